@@ -1,0 +1,45 @@
+"""xl-expense: read, classify, audit and budget sales maintenance expenses (销售维护费) in Excel.
+
+The public Python API mirrors the command line (``xl-expense audit`` ↔ :func:`audit_workbook`).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from xl_expense.core.settings import Settings  # noqa: E402
+from xl_expense.errors import XlExpenseError  # noqa: E402
+
+
+def __getattr__(name: str):
+    """Import the heavier API lazily so ``import xl_expense`` stays fast for UDFs and the CLI."""
+    if name in ("audit_workbook", "AuditResult"):
+        from xl_expense import workflows
+
+        return getattr(workflows, name)
+    if name in ("read_ledger", "load_ledger"):
+        from xl_expense.io import ledger_reader
+
+        return getattr(ledger_reader, name)
+    if name == "run_audit":
+        from xl_expense.core.audit import run_audit
+
+        return run_audit
+    if name == "write_demo_workbook":
+        from xl_expense.demo import write_demo_workbook
+
+        return write_demo_workbook
+    raise AttributeError(f"module 'xl_expense' has no attribute {name!r}")
+
+
+__all__ = [
+    "AuditResult",
+    "Settings",
+    "XlExpenseError",
+    "__version__",
+    "audit_workbook",
+    "load_ledger",
+    "read_ledger",
+    "run_audit",
+    "write_demo_workbook",
+]

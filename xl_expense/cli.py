@@ -1,0 +1,166 @@
+"""The ``xl-expense`` command line: one command per workflow, each a thin wrapper.
+
+Errors a user can fix (:class:`~xl_expense.errors.XlExpenseError`) become one line on
+stderr, ``Error: <file>: <what> — <how to fix>``, and exit code 1, in one place
+(:func:`user_errors`). An unexpected exception also becomes one line and exit 1; set
+``XL_EXPENSE_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from xl_expense import __version__
+from xl_expense.errors import XlExpenseError
+
+
+def _error_line(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every failure of a command into one clear line and exit code 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except XlExpenseError as exc:
+            _error_line(exc.one_line())
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            _error_line("interrupted — nothing was written")
+        except Exception as exc:  # a bug or a file we did not foresee: still one line
+            if os.environ.get("XL_EXPENSE_DEBUG"):
+                raise
+            target = kwargs.get("input") or kwargs.get("path") or ""
+            prefix = f"{target}: " if target else ""
+            _error_line(f"{prefix}unexpected {type(exc).__name__}: {exc} — "
+                        "re-run with XL_EXPENSE_DEBUG=1 and report the traceback")
+        sys.exit(1)
+
+    return wrapper
+
+
+def _parse_map(values: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"'{item}' is not canonical=header, e.g. amount=实报金额", param_hint="--map")
+        key, header = item.split("=", 1)
+        mapping[key.strip()] = header.strip()
+    return mapping
+
+
+class _ReadProgress:
+    """A rich progress bar on stderr for long reads; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        console = Console(stderr=True)
+        self.enabled = console.is_terminal
+        self._progress = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                                  TimeRemainingColumn(), console=console, transient=True)
+        self._task = None
+
+    def __enter__(self) -> "_ReadProgress":
+        if self.enabled:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._task is None:
+            self._task = self._progress.add_task("read", total=total)
+        self._progress.update(self._task, completed=done, total=total)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="xl-expense")
+def cli() -> None:
+    """xl-expense: audit, classify and budget sales maintenance expenses (销售维护费) in Excel workbooks."""
+
+
+@cli.command()
+@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the audited workbook (default: <name>_audited.xlsx next to the input).")
+@click.option("--sheet", help="Sheet that holds the ledger (default: found automatically).")
+@click.option("--map", "mapping", multiple=True, metavar="CANONICAL=HEADER",
+              help="Name the column for a field, e.g. --map amount=实报金额 (repeatable).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML settings, used when the workbook has no 设置/Settings sheet.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of the audit sheets (default zh).")
+@click.option("--dayfirst", is_flag=True, help="Read 5/3/2026 as 5 March (default: month first).")
+@click.option("--findings-csv", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the findings as CSV (UTF-8 with BOM, opens in Excel).")
+@click.option("--in-place", is_flag=True, help="Write into the input itself (a .bak copy is kept).")
+@user_errors
+def audit(input: Path, output: Path | None, sheet: str | None, mapping: tuple[str, ...], config: Path | None,
+          lang: str | None, dayfirst: bool, findings_csv: Path | None, in_place: bool) -> None:
+    """Audit the expense ledger in INPUT and write the audit sheets into a copy of the workbook."""
+    from xl_expense.workflows import audit_workbook
+
+    with _ReadProgress("读取 / reading") as progress:
+        result = audit_workbook(input, output, sheet=sheet, mapping=_parse_map(mapping), config=config,
+                                lang=lang, dayfirst=dayfirst, in_place=in_place, findings_csv=findings_csv,
+                                progress=progress)
+    _print_audit(result)
+
+
+def _print_audit(result: Any) -> None:
+    """A short, bilingual account of the run on stdout."""
+    counts = result.counts
+    click.echo(f"{result.input.name}: {len(result.ledger.df):,} rows read / 读取行数, "
+               f"{len(result.ledger.rejected):,} unreadable / 无法识别")
+    click.echo(f"findings / 审计发现: {len(result.findings):,} "
+               f"(error {counts.get('error', 0):,}, warning {counts.get('warning', 0):,}, info {counts.get('info', 0):,})")
+    if len(result.ledger.rejected):
+        for row in result.ledger.rejected.head(5).itertuples(index=False):
+            click.echo(f"  unreadable: {row.sheet}!{row.row}: {row.reason}")
+        if len(result.ledger.rejected) > 5:
+            click.echo(f"  … {len(result.ledger.rejected) - 5} more on the summary sheet")
+    click.echo(f"written / 已写入: {result.output}")
+    if result.findings_csv:
+        click.echo(f"findings CSV: {result.findings_csv}")
+    click.echo(f"time: {result.seconds:.1f} s")
+
+
+@cli.command()
+@click.argument("directory", required=False, default="xl-expense-demo",
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--rows", default=5000, show_default=True, help="Number of ledger rows.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@user_errors
+def demo(directory: Path, rows: int, lang: str) -> None:
+    """Write a realistic demo ledger (a year, Chinese headers, planted problems) into DIRECTORY and audit it."""
+    from xl_expense.demo import write_demo_workbook
+    from xl_expense.workflows import audit_workbook
+
+    ledger = write_demo_workbook(directory / "demo_ledger_2025.xlsx", rows=rows)
+    click.echo(f"demo ledger / 演示台账: {ledger}")
+    result = audit_workbook(ledger, lang=lang, findings_csv=directory / "demo_findings.csv")
+    _print_audit(result)
+
+
+def main() -> None:
+    """Entry point of the ``xl-expense`` console script."""
+    cli(prog_name="xl-expense")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The rule registry: one decorated function per audit rule, found by its stable id.
+
+A rule is a pure function ``(ledger, settings) -> hits``. Adding a rule means adding one
+decorated function to a ``rules_*.py`` module (and importing that module in
+:mod:`xl_expense.core.audit`); the tests, the findings sheet and the docs read the registry.
+
+Wording a rule for users
+------------------------
+* The **first paragraph of the function's docstring** is the rule's English description
+  (what it detects and why a reviewer cares); ``doc_zh`` in the decorator is the same in
+  Chinese. :meth:`Rule.describe` returns the one for a language.
+* ``title_en`` / ``title_zh`` are the short names shown in tables ("Split purchase" /
+  "拆分报销").
+* Each **hit** carries its own message with the concrete numbers, in ``settings.lang``.
+
+Hits
+----
+A rule returns a DataFrame with columns ``score`` (0–1, 1 = strongest) and ``message``,
+optionally ``severity`` (to override the rule's default per hit). Row hits are indexed by the
+ledger's index. Group hits (population-level, e.g. Benford) carry a ``group_key`` column (a
+language-independent key used for the finding id) and may carry ``person``, ``department``,
+``category``, ``vendor``, ``date`` and ``amount`` columns; their sheet and row stay empty.
+:func:`row_hits` and :func:`group_hits` build both shapes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from xl_expense import schema
+from xl_expense.core.settings import Settings
+from xl_expense.errors import SettingsError
+
+RuleFunc = Callable[[pd.DataFrame, Settings], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Example:
+    """A small ledger that the rule must (``flags=True``) or must not flag.
+
+    ``rows`` is a list of dicts (missing canonical columns are filled by
+    :func:`example_ledger`) or a zero-argument callable returning one, for examples that need
+    hundreds of rows (Benford, IsolationForest). ``settings`` overrides defaults.
+    ``expect_rows``, when given, lists the 0-based positions that must be the flagged ones.
+    """
+
+    rows: Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]]]
+    flags: bool
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+    expect_rows: tuple[int, ...] | None = None
+
+    def ledger(self) -> pd.DataFrame:
+        rows = self.rows() if callable(self.rows) else self.rows
+        return example_ledger(rows)
+
+    def make_settings(self, base: Settings | None = None) -> Settings:
+        import dataclasses
+
+        return dataclasses.replace(base or Settings(as_of=dt.date(2026, 12, 31)), **dict(self.settings))
+
+
+def flags(rows, note: str = "", expect_rows: tuple[int, ...] | None = None, **settings) -> Example:
+    """An example ledger the rule must flag."""
+    return Example(rows, True, settings, note, expect_rows)
+
+
+def passes(rows, note: str = "", **settings) -> Example:
+    """An example ledger the rule must not flag."""
+    return Example(rows, False, settings, note)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One registered audit rule."""
+
+    id: str
+    severity: str
+    func: RuleFunc
+    title_zh: str
+    title_en: str
+    doc_zh: str
+    examples: tuple[Example, ...]
+    code: str
+
+    @property
+    def doc_en(self) -> str:
+        """First paragraph of the function's docstring, on one line."""
+        text = (self.func.__doc__ or "").strip().split("\n\n")[0]
+        return " ".join(text.split())
+
+    def describe(self, lang: str = "zh") -> str:
+        """What the rule detects, in ``lang``."""
+        return self.doc_zh if lang == "zh" else self.doc_en
+
+    def title(self, lang: str = "zh") -> str:
+        return self.title_zh if lang == "zh" else self.title_en
+
+    def __call__(self, ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+        return self.func(ledger, settings)
+
+
+#: Every rule by id, in registration (= import) order, which is also the report order.
+RULES: dict[str, Rule] = {}
+
+
+def rule(id: str, severity: str, *, code: str, title_zh: str, title_en: str, doc_zh: str,
+         examples: Sequence[Example] = ()) -> Callable[[RuleFunc], RuleFunc]:
+    """Register ``func`` as rule ``id``.
+
+    ``code`` is the short prefix of its finding ids (``DUP-3fa9c01b2e``); both id and code
+    are a contract: reviewers' notes are matched to findings through them.
+    """
+    if severity not in schema.SEVERITIES:
+        raise ValueError(f"severity must be one of {schema.SEVERITIES}, not {severity!r}")
+
+    def register(func: RuleFunc) -> RuleFunc:
+        if id in RULES:
+            raise ValueError(f"duplicate rule id: {id}")
+        if any(r.code == code for r in RULES.values()):
+            raise ValueError(f"duplicate rule code: {code}")
+        if not (func.__doc__ or "").strip():
+            raise ValueError(f"rule {id} needs a docstring: it is the message users see")
+        RULES[id] = Rule(id, severity, func, title_zh, title_en, doc_zh, tuple(examples), code)
+        return func
+
+    return register
+
+
+def get_rules(settings: Settings) -> list[Rule]:
+    """The enabled rules, in report order. Unknown ids in ``disabled_rules`` are an error.
+
+    A misspelt id would otherwise leave a noisy rule running while the user believes it off.
+    """
+    unknown = [r for r in settings.disabled_rules if r not in RULES]
+    if unknown:
+        raise SettingsError(f"disabled_rules names unknown rule(s): {', '.join(unknown)}",
+                            f"use ids from: {', '.join(RULES)}")
+    return [r for r in RULES.values() if r.id not in settings.disabled_rules]
+
+
+# --------------------------------------------------------------------------- hits
+
+
+def row_hits(index: pd.Index, score, message, severity=None) -> pd.DataFrame:
+    """Hits on ledger rows: ``score`` clipped to [0, 1], one message per row."""
+    out = pd.DataFrame(index=index)
+    out["score"] = np.clip(np.asarray(score, dtype="float64") * np.ones(len(index)), 0.0, 1.0)
+    out["message"] = _as_text(message, index)
+    if severity is not None:
+        out["severity"] = _as_text(severity, index)
+    return out
+
+
+def group_hits(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Hits on groups (no single source row); each record needs group_key, score, message."""
+    cols = ["group_key", "score", "message", "severity", "person", "department", "vendor",
+            "category", "date", "amount"]
+    out = pd.DataFrame(list(records), columns=cols)
+    out["score"] = out["score"].astype("float64").clip(0.0, 1.0)
+    return out
+
+
+def no_hits() -> pd.DataFrame:
+    return row_hits(pd.Index([], dtype="int64"), [], [])
+
+
+def _as_text(values, index: pd.Index) -> pd.Series:
+    if isinstance(values, pd.Series):
+        return pd.Series(values.to_numpy(dtype=object), index=index, dtype=object)
+    if isinstance(values, str):
+        return pd.Series([values] * len(index), index=index, dtype=object)
+    return pd.Series(list(values), index=index, dtype=object)
+
+
+# --------------------------------------------------------------------------- formatting
+
+_SYMBOLS = {"CNY": "¥", "RMB": "¥", "JPY": "¥", "USD": "$", "HKD": "HK$", "EUR": "€", "GBP": "£"}
+
+
+def money(values, currency: str = "CNY") -> pd.Series:
+    """``¥9,800.00`` for each amount (formatting is per hit, after detection is done)."""
+    symbol = _SYMBOLS.get(currency.upper(), currency.upper() + " ")
+    s = pd.Series(values, dtype="float64") if not isinstance(values, pd.Series) else values.astype("float64")
+    return s.map(lambda x: "" if math.isnan(x) else f"{'-' if x < 0 else ''}{symbol}{abs(x):,.2f}").astype(object)
+
+
+def money1(value: float, currency: str = "CNY") -> str:
+    """One amount as ``¥5,000.00``."""
+    return money(pd.Series([value]), currency).iloc[0]
+
+
+def day_text(dates: pd.Series) -> pd.Series:
+    """ISO day (``2026-03-05``) per date; ``?`` for NaT."""
+    return dates.dt.strftime("%Y-%m-%d").astype(object).fillna("?")
+
+
+def label(values: pd.Series, missing: str = "—") -> pd.Series:
+    """Text for a name column in a message (missing names shown as a dash)."""
+    return values.astype(object).where(values.notna(), missing).astype(str).astype(object)
+
+
+def row_ref(sheet: pd.Series, row: pd.Series, lang: str) -> pd.Series:
+    """Where a row lives, as a reviewer would look it up: ``Sheet1 第 12 行`` / ``Sheet1 row 12``."""
+    sheet_t = label(sheet, "?")
+    row_t = row.astype("Int64").astype(str).astype(object)
+    if lang == "zh":
+        return sheet_t + " 第 " + row_t + " 行"
+    return sheet_t + " row " + row_t
+
+
+def join_text(*parts) -> pd.Series:
+    """Concatenate str and Series parts element-wise (all Series share one index)."""
+    series = [p for p in parts if isinstance(p, pd.Series)]
+    index = series[0].index
+    out = pd.Series([""] * len(index), index=index, dtype=object)
+    for p in parts:
+        out = out + (p.astype(object) if isinstance(p, pd.Series) else str(p))
+    return out
+
+
+def plain_number(x: float) -> str:
+    """1000.0 → '1,000'; 2.5 → '2.5' (thresholds in messages)."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def example_ledger(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """A canonical ledger from a few dicts, as the reader would produce it.
+
+    Missing columns are None, ``sheet`` defaults to ``"Sheet1"`` and ``row`` to the Excel row
+    under a one-line header (2, 3, …).
+    """
+    records = []
+    for i, r in enumerate(rows):
+        rec = {c: None for c in schema.ALL_COLUMNS}
+        rec["sheet"] = "Sheet1"
+        rec["row"] = i + 2
+        rec.update(r)
+        records.append(rec)
+    df = pd.DataFrame(records, columns=list(schema.ALL_COLUMNS))
+    df["date"] = pd.to_datetime(df["date"]).astype("datetime64[ns]")
+    df["amount"] = pd.to_numeric(df["amount"]).astype("float64")
+    df["row"] = df["row"].astype("int64")
+    for col in schema.TEXT_COLUMNS + ("sheet",):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df
+
+
+# --------------------------------------------------------------------------- vectorised helpers
+
+#: What people type in a receipt column when there is no receipt.
+_NO_RECEIPT = {"", "无", "没有", "暂无", "缺", "-", "--", "—", "/", "0", "na", "n/a", "none", "nil", "null", "无票"}
+
+
+def receipt_numbers(receipt: pd.Series) -> pd.Series:
+    """Receipt numbers folded for comparison (case, spaces); placeholders like 无/-/N/A → NaN."""
+    text = receipt.astype(object).where(receipt.notna(), None)
+    folded = pd.Series(text, dtype="str").str.strip().str.replace(r"\s+", "", regex=True).str.upper()
+    return folded.where(~folded.str.lower().isin(_NO_RECEIPT))
+
+
+def key_codes(df: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
+    """One int64 code per row for the combination of ``cols``; -1 where any of them is missing.
+
+    Factorising each column and combining codes is several times faster than a multi-column
+    groupby on a million rows.
+    """
+    key = np.zeros(len(df), dtype="int64")
+    missing = np.zeros(len(df), dtype=bool)
+    for col in cols:
+        codes, uniques = pd.factorize(df[col], use_na_sentinel=True)
+        missing |= codes < 0
+        key = key * (len(uniques) + 1) + codes + 1
+        key = pd.factorize(key)[0].astype("int64")  # keep the combined code small
+    key[missing] = -1
+    return key
+
+
+def day_numbers(dates: pd.Series) -> np.ndarray:
+    """Whole days since 1970-01-01 (int64); NaT → a large negative sentinel."""
+    days = dates.astype("datetime64[s]").to_numpy().astype("datetime64[D]").astype("int64")
+    days = np.where(dates.isna().to_numpy(), np.iinfo("int64").min // 4, days)
+    return days

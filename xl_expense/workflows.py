@@ -1,0 +1,180 @@
+"""Workflows: read → core → write, written once and called by the CLI, the ribbon and batch.
+
+Each workflow takes paths and plain options, does the IO through :mod:`xl_expense.io`,
+the thinking through :mod:`xl_expense.core`, and returns a result object the caller can
+print, show in a message box or add to a batch summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from xl_expense import __version__
+from xl_expense.core.audit import RULES, benford_analysis, run_audit, threshold_preview
+from xl_expense.core.audit.summary import summarize_findings
+from xl_expense.core.settings import Settings
+from xl_expense.errors import OutputError, XlExpenseError
+from xl_expense.io.audit_sheets import build_audit_sheets
+from xl_expense.io.csv_export import write_findings_csv
+from xl_expense.io.ledger_reader import Ledger, load_ledger
+from xl_expense.io.plain_copy import PACKAGE_SUFFIXES, copy_values_to_xlsx
+from xl_expense.io.reviewer_notes import our_sheet_names, read_reviewer_notes
+from xl_expense.io.safety import check_package
+from xl_expense.io.settings_io import load_settings
+from xl_expense.io.xlsx_package import add_sheets
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class AuditResult:
+    """What one audit run produced; the CLI prints it, the ribbon shows it."""
+
+    input: Path
+    output: Path
+    ledger: Ledger
+    findings: pd.DataFrame
+    settings: Settings
+    run_record: dict[str, Any]
+    findings_csv: Path | None = None
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def default_output(path: Path) -> Path:
+    """``<name>_audited.xlsx`` next to the input; ``.xlsm`` stays ``.xlsm`` (its macros survive)."""
+    suffix = path.suffix.lower() if path.suffix.lower() in PACKAGE_SUFFIXES else ".xlsx"
+    return path.with_name(f"{path.stem}_audited{suffix}")
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of the input, recorded so a reviewer can prove which file was audited."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _resolve_output(path: Path, output: str | Path | None, in_place: bool) -> Path:
+    if in_place:
+        if path.suffix.lower() not in PACKAGE_SUFFIXES:
+            raise OutputError(f"--in-place works only for {'/'.join(PACKAGE_SUFFIXES)} files",
+                              "drop --in-place; the audit is written to a new .xlsx", str(path))
+        return path
+    out = Path(output) if output else default_output(path)
+    if out.exists() and out.resolve() == path.resolve():
+        raise OutputError("the output would overwrite the input",
+                          "choose another -o, or pass --in-place (keeps a .bak)", str(path))
+    if path.suffix.lower() in PACKAGE_SUFFIXES and out.suffix.lower() != path.suffix.lower():
+        raise OutputError(f"output must keep the input's type ({path.suffix})",
+                          f"name the output …{path.suffix}", str(out))
+    return out
+
+
+def audit_workbook(
+    path: str | Path,
+    output: str | Path | None = None,
+    *,
+    sheet: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    config: str | Path | None = None,
+    lang: str | None = None,
+    dayfirst: bool = False,
+    in_place: bool = False,
+    findings_csv: str | Path | None = None,
+    progress: Progress | None = None,
+    now: dt.datetime | None = None,
+) -> AuditResult:
+    """Audit the expense ledger in a workbook and write the audit sheets into a copy of it.
+
+    The input is never modified unless ``in_place`` (then a ``.bak`` copy is kept). Status
+    and Comment a reviewer typed into an earlier audit's findings sheet are carried over to
+    the findings that still exist. Raises :class:`~xl_expense.errors.XlExpenseError` with a
+    message that says how to fix the problem.
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise XlExpenseError("file not found", "check the path and the file name")
+        out = _resolve_output(path, output, in_place)
+        check_package(path)
+        settings, settings_source = load_settings(path, config, {"lang": lang})
+        ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst, progress=progress)
+        notes = read_reviewer_notes(path)
+        findings = run_audit(ledger.df, settings)
+        run_record = _run_record(path, ledger, settings, settings_source, now)
+        sheets = build_audit_sheets(
+            findings,
+            ledger=ledger,
+            settings=settings,
+            summary=summarize_findings(findings, ledger.df),
+            benford=benford_analysis(ledger.df, settings),
+            preview=threshold_preview(ledger.df, settings),
+            notes=notes,
+            run_record=run_record,
+            rule_titles={rule_id: getattr(r, f"title_{settings.lang}") for rule_id, r in RULES.items()},
+        )
+        _write(path, out, sheets, in_place)
+        csv_path = None
+        if findings_csv:
+            csv_path = Path(findings_csv)
+            write_findings_csv(findings, csv_path, lang=settings.lang)
+    except XlExpenseError as exc:
+        raise exc.with_path(str(path))
+    counts = findings["severity"].value_counts().to_dict() if len(findings) else {}
+    return AuditResult(
+        input=path, output=out, ledger=ledger, findings=findings, settings=settings,
+        run_record=run_record, findings_csv=csv_path, seconds=time.perf_counter() - started,
+        counts={k: int(v) for k, v in counts.items()},
+    )
+
+
+def _write(path: Path, out: Path, sheets: list, in_place: bool) -> None:
+    """Add the sheets to a copy of the package; non-package inputs get a plain .xlsx base first."""
+    replace = our_sheet_names()
+    if in_place:
+        shutil.copy2(path, path.with_name(path.name + ".bak"))
+    if path.suffix.lower() in PACKAGE_SUFFIXES:
+        add_sheets(path, out, sheets, replace=replace)
+        return
+    base = out.with_name(f".{out.stem}.base.xlsx")
+    try:
+        copy_values_to_xlsx(path, base)
+        add_sheets(base, out, sheets, replace=replace)
+    finally:
+        base.unlink(missing_ok=True)
+
+
+def _run_record(path: Path, ledger: Ledger, settings: Settings, source: dict[str, Any],
+                now: dt.datetime | None) -> dict[str, Any]:
+    """Everything needed to reproduce or trust this run, written on the summary sheet."""
+    import sklearn
+
+    return {
+        "tool": f"xl-expense {__version__}",
+        "input": path.name,
+        "input_sha256": file_sha256(path),
+        "sheet": ledger.sheet,
+        "header_row": ledger.header_row,
+        "table": ledger.table_name or "",
+        "rows_read": int(len(ledger.df)),
+        "rows_rejected": int(len(ledger.rejected)),
+        "settings_source": source["source"],
+        "settings_ignored": ", ".join(source.get("ignored", [])),
+        "settings": settings.to_dict(),
+        "time": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
