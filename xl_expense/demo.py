@@ -136,7 +136,7 @@ def _plant_problems(frame: pd.DataFrame, year: int) -> pd.DataFrame:
         row(d(year, 7, 21), "售后服务", "上门维修服务", "本地服务外包商", "待定", "30000006"),
         row(f"{year}年13月40日", "物流费", "返修件物流", "德邦物流", 420.0, "30000007"),
     ]
-    planted[-7]["报销人"] = None  # the injection row also lacks a claimant: missing_field
+    planted[-5]["报销人"] = None  # the injection row also lacks a claimant: missing_field
     return pd.concat([frame, pd.DataFrame(planted)], ignore_index=True)
 
 

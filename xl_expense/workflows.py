@@ -129,7 +129,7 @@ def audit_workbook(
         csv_path = None
         if findings_csv:
             csv_path = Path(findings_csv)
-            write_findings_csv(findings, csv_path, lang=settings.lang)
+            write_findings_csv(findings, csv_path, lang=settings.lang, ledger_df=ledger.df)
     except XlExpenseError as exc:
         raise exc.with_path(str(path))
     counts = findings["severity"].value_counts().to_dict() if len(findings) else {}

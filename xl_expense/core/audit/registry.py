@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from xl_expense import schema
-from xl_expense.core.settings import Settings
+from xl_expense.core.settings import Settings, settings_from_dict
 from xl_expense.errors import SettingsError
 
 RuleFunc = Callable[[pd.DataFrame, Settings], pd.DataFrame]
@@ -61,9 +61,8 @@ class Example:
         return example_ledger(rows)
 
     def make_settings(self, base: Settings | None = None) -> Settings:
-        import dataclasses
-
-        return dataclasses.replace(base or Settings(as_of=dt.date(2026, 12, 31)), **dict(self.settings))
+        """Settings for this example: ``base`` (default: as of 2026-12-31) with the overrides."""
+        return settings_from_dict(self.settings, base or Settings(as_of=dt.date(2026, 12, 31)))
 
 
 def flags(rows, note: str = "", expect_rows: tuple[int, ...] | None = None, **settings) -> Example:
@@ -145,7 +144,25 @@ def get_rules(settings: Settings) -> list[Rule]:
     return [r for r in RULES.values() if r.id not in settings.disabled_rules]
 
 
-# --------------------------------------------------------------------------- hits
+# --------------------------------------------------------------------------- ledger and hits
+
+
+def prepare_ledger(ledger: pd.DataFrame) -> pd.DataFrame:
+    """The ledger as rules expect it: every canonical column present, a fresh 0…n-1 index.
+
+    Rules index their hits by position-like labels, so a reader's filtered index must not leak in.
+    """
+    df = ledger.reset_index(drop=True)
+    missing = [c for c in schema.ALL_COLUMNS if c not in df.columns]
+    if missing:
+        df = df.assign(**{c: None for c in missing})
+    if not pd.api.types.is_datetime64_any_dtype(df["date"]):
+        df["date"] = pd.to_datetime(df["date"], errors="coerce")
+    if df["amount"].dtype != "float64":
+        df["amount"] = pd.to_numeric(df["amount"], errors="coerce").astype("float64")
+    return df
+
+
 
 
 def row_hits(index: pd.Index, score, message, severity=None) -> pd.DataFrame:
@@ -257,27 +274,42 @@ def example_ledger(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- vectorised helpers
 
-#: What people type in a receipt column when there is no receipt.
-_NO_RECEIPT = {"", "无", "没有", "暂无", "缺", "-", "--", "—", "/", "0", "na", "n/a", "none", "nil", "null", "无票"}
+#: What people type in a receipt column when there is no receipt (after folding).
+_NO_RECEIPT = frozenset({"", "无", "没有", "暂无", "缺", "缺票", "无票", "0", "00", "NA", "NONE", "NIL", "NULL"})
+#: Separators people type inside receipt numbers; dropped before comparing.
+_RECEIPT_SEPARATORS = str.maketrans("", "", " \t\u3000-_/\\.,，。·—–－／＿．")
+
+
+def _fold_receipt(value: object) -> str | None:
+    if not isinstance(value, str):
+        value = None if value is None or value != value else str(value)
+        if value is None:
+            return None
+    folded = value.translate(_RECEIPT_SEPARATORS).upper()
+    return None if folded in _NO_RECEIPT else folded
 
 
 def receipt_numbers(receipt: pd.Series) -> pd.Series:
-    """Receipt numbers folded for comparison (case, spaces); placeholders like 无/-/N/A → NaN."""
-    text = receipt.astype(object).where(receipt.notna(), None)
-    folded = pd.Series(text, dtype="str").str.strip().str.replace(r"\s+", "", regex=True).str.upper()
-    return folded.where(~folded.str.lower().isin(_NO_RECEIPT))
+    """Receipt numbers folded for comparison; placeholders like 无/-/N/A → None.
+
+    Case, spaces and separators do not matter: ``INV-001``, ``inv 001`` and ``INV001`` are
+    the same receipt typed three ways. Folding runs once per distinct value.
+    """
+    codes, uniques = pd.factorize(receipt, use_na_sentinel=True)
+    folded = np.array([_fold_receipt(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(folded[codes], index=receipt.index, dtype=object)
 
 
-def key_codes(df: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
+def key_codes(df: pd.DataFrame, cols: Sequence[str], na_is_value: bool = False) -> np.ndarray:
     """One int64 code per row for the combination of ``cols``; -1 where any of them is missing.
 
-    Factorising each column and combining codes is several times faster than a multi-column
-    groupby on a million rows.
+    With ``na_is_value`` a missing value is just another value (no -1). Factorising each column
+    and combining codes is several times faster than a multi-column groupby on a million rows.
     """
     key = np.zeros(len(df), dtype="int64")
     missing = np.zeros(len(df), dtype=bool)
     for col in cols:
-        codes, uniques = pd.factorize(df[col], use_na_sentinel=True)
+        codes, uniques = pd.factorize(df[col], use_na_sentinel=not na_is_value)
         missing |= codes < 0
         key = key * (len(uniques) + 1) + codes + 1
         key = pd.factorize(key)[0].astype("int64")  # keep the combined code small

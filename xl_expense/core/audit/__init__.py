@@ -1,0 +1,127 @@
+"""The audit: run every registered rule over a canonical ledger and collect findings.
+
+``run_audit(ledger, settings)`` returns one line per finding with the columns of
+:data:`xl_expense.schema.FINDING_COLUMNS`, sorted by severity, rule (registry order), sheet
+(ledger order) and row, so the same ledger and settings always give the same table, ids
+included. Rules live in the ``rules_*`` modules, :mod:`.benford` and :mod:`.anomaly`; they are
+imported here explicitly, which fixes the registry (and report) order.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import MutableMapping
+
+import numpy as np
+import pandas as pd
+
+from xl_expense import schema
+from xl_expense.core.audit import rules_duplicates, rules_amounts, rules_dates, rules_fields  # noqa: F401
+from xl_expense.core.audit import benford as _benford_rules, anomaly as _anomaly_rules  # noqa: F401
+from xl_expense.core.audit.benford import BenfordResult, benford_analysis
+from xl_expense.core.audit.ids import group_finding_id, occurrences, row_finding_ids
+from xl_expense.core.audit.preview import threshold_preview
+from xl_expense.core.audit.registry import RULES, Rule, get_rules, prepare_ledger
+from xl_expense.core.settings import Settings
+
+__all__ = ["run_audit", "run_rule", "benford_analysis", "BenfordResult", "threshold_preview", "RULES", "Rule",
+           "get_rules", "empty_findings", "prepare_ledger"]
+
+_ROW_COLUMNS = ("date", "person", "department", "vendor", "category", "amount", "sheet", "row")
+
+
+def empty_findings() -> pd.DataFrame:
+    """A findings table with no lines and the right dtypes."""
+    return _typed(pd.DataFrame({c: [] for c in schema.FINDING_COLUMNS}))
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.loc[:, list(schema.FINDING_COLUMNS)]
+    for col in ("finding_id", "rule", "severity", "message", "sheet", "person", "department", "vendor", "category"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    df["row"] = pd.array(df["row"], dtype="Int64")
+    df["date"] = pd.to_datetime(df["date"]).astype("datetime64[ns]")
+    df["amount"] = df["amount"].astype("float64")
+    df["score"] = df["score"].astype("float64").round(4)
+    return df
+
+
+def run_rule(rule: Rule, ledger: pd.DataFrame, settings: Settings, occurrence: np.ndarray | None = None
+             ) -> pd.DataFrame:
+    """Findings of one rule on a prepared ledger (see :func:`prepare_ledger`)."""
+    hits = rule.func(ledger, settings)
+    if hits.empty:
+        return empty_findings()
+    if "group_key" in hits.columns:
+        return _group_findings(rule, hits)
+    rows = ledger.loc[hits.index]
+    if occurrence is None:
+        occurrence = occurrences(ledger)
+    out = pd.DataFrame({c: rows[c].to_numpy() for c in _ROW_COLUMNS}, index=hits.index)
+    out["finding_id"] = row_finding_ids(rule.id, rule.code, rows, occurrence[hits.index.to_numpy()])
+    out["rule"] = rule.id
+    out["severity"] = hits["severity"].to_numpy() if "severity" in hits.columns else rule.severity
+    out["score"] = hits["score"].to_numpy()
+    out["message"] = hits["message"].to_numpy()
+    return _typed(out.reset_index(drop=True))
+
+
+def _group_findings(rule: Rule, hits: pd.DataFrame) -> pd.DataFrame:
+    out = hits.copy()
+    out["finding_id"] = [group_finding_id(rule.id, rule.code, k) for k in hits["group_key"]]
+    out["rule"] = rule.id
+    out["severity"] = out["severity"].where(out["severity"].notna(), rule.severity)
+    out["sheet"] = None
+    out["row"] = pd.NA
+    return _typed(out.reset_index(drop=True))
+
+
+def run_audit(ledger: pd.DataFrame, settings: Settings | None = None,
+              timings: MutableMapping[str, float] | None = None) -> pd.DataFrame:
+    """Run every enabled rule over ``ledger`` and return the findings (``schema.FINDING_COLUMNS``).
+
+    Parameters
+    ----------
+    ledger : DataFrame
+        Canonical ledger (``schema.ALL_COLUMNS``), as the readers produce it.
+    settings : Settings, optional
+        Thresholds, language and switched-off rules; defaults when omitted.
+    timings : dict, optional
+        If given, receives the seconds each rule took, by rule id (for the run record and
+        benchmarks).
+
+    Returns
+    -------
+    DataFrame
+        One line per finding, sorted by severity, rule, sheet and row; row findings copy the
+        ledger row's date, person, department, vendor, category, amount, sheet and row; group
+        findings (Benford) have no sheet and row.
+    """
+    settings = settings or Settings()
+    rules = get_rules(settings)
+    df = prepare_ledger(ledger)
+    if df.empty:
+        return empty_findings()
+    occurrence = occurrences(df)
+    frames = []
+    for rule in rules:
+        start = time.perf_counter()
+        frames.append(run_rule(rule, df, settings, occurrence))
+        if timings is not None:
+            timings[rule.id] = time.perf_counter() - start
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_findings()
+    return _sorted(pd.concat(frames, ignore_index=True), df)
+
+
+def _sorted(findings: pd.DataFrame, ledger: pd.DataFrame) -> pd.DataFrame:
+    """Severity, then rule in registry order, sheet in ledger order, row; group findings last."""
+    severity_rank = findings["severity"].map({s: i for i, s in enumerate(schema.SEVERITIES)})
+    rule_rank = findings["rule"].map({r: i for i, r in enumerate(RULES)})
+    sheets = {s: i for i, s in enumerate(pd.unique(ledger["sheet"].dropna()))}
+    sheet_rank = findings["sheet"].map(sheets).fillna(len(sheets))
+    row = findings["row"].astype("float64").fillna(np.inf)
+    keys = pd.DataFrame({"a": severity_rank, "b": rule_rank, "c": sheet_rank, "d": row, "e": findings["finding_id"]})
+    order = keys.sort_values(["a", "b", "c", "d", "e"], kind="stable").index
+    return findings.loc[order].reset_index(drop=True)

@@ -1,0 +1,92 @@
+"""Threshold preview: how many rows each tunable rule would flag at a few other settings.
+
+Teams tune thresholds before alert fatigue sets in: "at a 1,500 receipt threshold we would
+look at 312 rows instead of 1,040". Only the affected rule is re-run for each value, and the
+IsolationForest count follows from the share alone (its scores do not depend on it), so the
+preview costs a few rule runs, not a few audits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+import numpy as np
+
+from xl_expense.core.audit.anomaly import flag_count
+from xl_expense.core.audit.registry import RULES, get_rules, prepare_ledger, receipt_numbers
+from xl_expense.core.audit.rules_duplicates import near_days, near_pairs, split_items, split_windows
+from xl_expense.core.settings import Settings
+
+PREVIEW_COLUMNS = ("rule", "setting", "value", "flagged", "current")
+
+
+def _scaled(factors: Sequence[float]) -> Callable[[Any], list]:
+    return lambda current: [round(current * f, 2) for f in factors]
+
+
+def _fixed(values: Sequence[Any]) -> Callable[[Any], list]:
+    return lambda current: list(values)
+
+
+#: (rule id, setting, alternatives given the current value); the current value is always added.
+TUNABLES: tuple[tuple[str, str, Callable[[Any], list]], ...] = (
+    ("split_transaction", "approval_limit", _scaled((0.5, 1.0, 1.5, 2.0))),
+    ("split_transaction", "split_window_days", _fixed((1, 2, 3, 5))),
+    ("below_threshold", "approval_limit", _scaled((0.5, 1.0, 1.5, 2.0))),
+    ("below_threshold", "below_threshold_pct", _fixed((0.02, 0.05, 0.10))),
+    ("missing_receipt", "receipt_threshold", _fixed((500.0, 1000.0, 2000.0, 5000.0))),
+    ("round_amount", "round_multiple", _fixed((100.0, 500.0, 1000.0))),
+    ("near_duplicate", "near_duplicate_days", _fixed((1, 3, 7))),
+    ("isolation_forest", "anomaly_contamination", _fixed((0.005, 0.01, 0.02))),
+)
+
+
+def threshold_preview(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Rows each tunable rule would flag per alternative value (columns :data:`PREVIEW_COLUMNS`).
+
+    ``current`` marks the value in use. Rules switched off in ``disabled_rules`` are left out.
+    """
+    df = prepare_ledger(ledger)
+    enabled = {r.id for r in get_rules(settings)}
+    counters: dict[str, Callable[[Settings], int]] = {}
+    lines = []
+    for rule_id, setting, alternatives in TUNABLES:
+        if rule_id not in enabled:
+            continue
+        if rule_id not in counters:
+            counters[rule_id] = _counter(df, rule_id)
+        current = getattr(settings, setting)
+        values = sorted(set(alternatives(current)) | {current})
+        for value in values:
+            lines.append({"rule": rule_id, "setting": setting, "value": value,
+                          "flagged": counters[rule_id](dataclasses.replace(settings, **{setting: value})),
+                          "current": value == current})
+    return pd.DataFrame(lines, columns=list(PREVIEW_COLUMNS)).astype({"flagged": "int64", "current": bool})
+
+
+def _counter(ledger: pd.DataFrame, rule_id: str) -> Callable[[Settings], int]:
+    """A function counting the distinct rows ``rule_id`` flags under given settings.
+
+    The window rules reuse their threshold-independent groundwork between values and skip the
+    messages; the IsolationForest count follows from the share; the rest re-run the rule.
+    """
+    if rule_id == "isolation_forest":
+        n_scored = int((ledger["amount"] > 0).sum())
+        return lambda s: flag_count(n_scored, s.anomaly_contamination)
+    if rule_id == "split_transaction":
+        items = [split_items(ledger, who) for who in ("person", "card")]
+        return lambda s: len(np.unique(np.concatenate(
+            [split_windows(i, float(s.approval_limit), max(int(s.split_window_days), 1))["pos"].to_numpy(
+                dtype="int64") for i in items])))
+    if rule_id == "missing_receipt":
+        positive = ledger["amount"] > 0
+        amounts = ledger.loc[positive, "amount"]
+        no_receipt = receipt_numbers(ledger.loc[positive, "receipt"]).isna().to_numpy()
+        return lambda s: int(((amounts.to_numpy() >= float(s.receipt_threshold)) & no_receipt).sum())
+    if rule_id == "near_duplicate":
+        prepared = near_days(ledger)
+        return lambda s: len(near_pairs(prepared, s.near_duplicate_days))
+    return lambda s: int(RULES[rule_id].func(ledger, s).index.nunique())
