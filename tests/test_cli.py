@@ -147,6 +147,7 @@ def test_rerun_keeps_reviewer_status_and_comment(ledger: Path, tmp_path: Path) -
                                                ("已确认", "=cmd|' /C calc'!A0"))):
         ws.cell(r, status_col).value = status
         ws.cell(r, comment_col).value = comment
+        ws.cell(r, comment_col).data_type = "s"  # typed as text, as Excel stores a leading-apostrophe entry
         marked[ws.cell(r, id_col).value] = (status, comment)
     reviewed = tmp_path / "reviewed.xlsx"
     wb.save(reviewed)

@@ -50,7 +50,7 @@ ALL_COLUMNS = LEDGER_COLUMNS + SOURCE_COLUMNS
 
 #: Headers users actually write, by canonical column. Compared after :func:`normalize_header`.
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "date": ("日期", "交易日期", "发生日期", "报销日期", "费用日期", "消费日期", "记账日期", "单据日期",
+    "date": ("日期", "交易日期", "交易时间", "交易创建时间", "发生日期", "报销日期", "费用日期", "消费日期", "记账日期", "单据日期",
              "date", "transaction date", "trans date", "expense date", "posting date", "spend date"),
     "amount": ("金额", "金额（元）", "金额(元)", "报销金额", "费用金额", "发生金额", "支出金额", "实报金额",
                "amount", "amount (cny)", "total", "net amount", "transaction amount", "original gross amt",
@@ -73,7 +73,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 #: Words that mark a totals row (合计行): such rows are not expenses.
-TOTAL_MARKERS = ("合计", "小计", "总计", "总额", "共计", "total", "subtotal", "grand total", "sum")
+TOTAL_MARKERS = ("合计", "小计", "总计", "汇总", "总额", "共计", "total", "subtotal", "grand total", "sum")
 
 _SPACES = re.compile(r"[\s\u3000]+")
 
@@ -95,6 +95,13 @@ ALIAS_LOOKUP: dict[str, str] = {
     normalize_header(alias): canonical
     for canonical, aliases in HEADER_ALIASES.items()
     for alias in aliases
+}
+
+#: Position of each alias in its list: when two columns match, the one listed first wins.
+ALIAS_RANK: dict[str, int] = {
+    normalize_header(alias): rank
+    for aliases in HEADER_ALIASES.values()
+    for rank, alias in enumerate(aliases)
 }
 
 #: Columns of the findings DataFrame produced by ``xl_expense.core.audit.run_audit``.

@@ -71,15 +71,21 @@ def styles_append_only(original_bytes: bytes, new_bytes: bytes) -> bool:
     return not styles_differences(original_bytes, new_bytes)
 
 
+def _key(name: str) -> str:
+    """Zip member names compare case-insensitively, with either slash (Windows zippers)."""
+    return name.replace("\\", "/").lower()
+
+
 def _workbook_parts(zf: zipfile.ZipFile) -> tuple[str, str, str | None]:
     """(workbook part, its rels part, styles part) as zip member names, found via ``_rels/.rels``."""
     import posixpath
 
-    names = {n.lower(): n for n in zf.namelist()}
+    names = {_key(n): n for n in zf.namelist()}
     root = fromstring(zf.read(names["_rels/.rels"]))
     target = next(el.get("Target") for el in root if el.get("Type", "").endswith("/officeDocument"))
-    wb = names.get(target.lstrip("/").lower(), target.lstrip("/"))
-    folder, name = posixpath.split(wb)
+    wb_key = _key(target.lstrip("/"))
+    wb = names.get(wb_key, wb_key)
+    folder, name = posixpath.split(wb_key)
     rels = posixpath.join(folder, "_rels", name + ".rels")
     styles = None
     if rels.lower() in names:
@@ -109,10 +115,10 @@ def package_differences(src: str | Path, dst: str | Path, removed: set[str] = fr
     problems: list[str] = []
     with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst) as b:
         wb, wb_rels, styles = _workbook_parts(a)
-        allowed = {"[content_types].xml", wb.lower(), wb_rels.lower(), "docprops/app.xml"}
-        b_names = {n.lower(): n for n in b.namelist()}
+        allowed = {"[content_types].xml", _key(wb), _key(wb_rels), "docprops/app.xml"}
+        b_names = {_key(n): n for n in b.namelist()}
         for info in a.infolist():
-            key = info.filename.lower()
+            key = _key(info.filename)
             if key in removed:
                 if key in b_names:
                     problems.append(f"{info.filename}: expected to be removed")
@@ -130,7 +136,7 @@ def package_differences(src: str | Path, dst: str | Path, removed: set[str] = fr
                 if _raw_member(a, info) != _raw_member(b, b.getinfo(b_names[key])):
                     problems.append(f"{info.filename}: damaged in the input ({exc}) and not copied verbatim")
                 continue
-            if styles and key == styles.lower():
+            if styles and key == _key(styles):
                 problems.extend(f"{info.filename}: {p}" for p in styles_differences(old, new))
             elif old != new:
                 problems.append(f"{info.filename}: bytes differ")

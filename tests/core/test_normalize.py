@@ -251,3 +251,10 @@ def test_find_header_group_label_over_debit_credit():
     assert (match.row, match.n_rows) == (0, 2)
     assert match.mapping == {"date": 0, "description": 1, "amount": 2}
     assert match.labels == ["日期", "摘要", "金额/借方", "金额/贷方"]
+
+
+def test_clean_text_keeps_none_on_the_factorised_path():
+    """Many repeats take the distinct-values path; empty must still be None, not NaN."""
+    out = clean_text(_obj(["张三 ", "", "张三", "  "] * 50))
+    assert out.iloc[:4].tolist() == ["张三", None, "张三", None]
+    assert out.iloc[1] is None

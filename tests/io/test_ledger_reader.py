@@ -247,6 +247,17 @@ def test_best_sheet_is_chosen_and_sheet_restricts(tmp_path: Path):
         load_ledger(path, sheet="没有")
 
 
+def test_audit_output_sheets_are_not_taken_for_the_ledger(tmp_path: Path):
+    """The findings sheet has dates, amounts and people in an Excel Table; a re-run on an
+    audited workbook must still read the ledger."""
+    findings = [["编号", "日期", "报销人", "金额", "规则"], ["DUP-1", "2026-03-01", "张三", 999, "duplicate"]]
+    path = write_rows(tmp_path / "audited.xlsx", findings, sheet="审计明细", table="XE_Findings",
+                      other_sheets={"明细": [["日期", "金额"], ["2026-03-01", 5]]})
+    ledger = load_ledger(path)
+    assert (ledger.sheet, ledger.table_name, ledger.df["amount"].tolist()) == ("明细", None, [5.0])
+    assert load_ledger(path, sheet="审计明细").table_name == "XE_Findings"
+
+
 def test_no_table_found_says_how_to_fix(tmp_path: Path):
     path = write_rows(tmp_path / "n.xlsx", [["hello", "world"], [1, 2]], sheet="Sheet1")
     with pytest.raises(LedgerNotFound) as info:

@@ -328,6 +328,15 @@ def test_table_header_cells_become_unique_non_empty_column_names(tmp_path):
     assert ws["A2"].value == "x"
 
 
+def test_numeric_table_header_is_written_as_text(tmp_path):
+    src = ledger_book(tmp_path / "in.xlsx")
+    sheet = NewSheet("S", blocks=[Block(1, 1, [["月份", 2026], ["一月", 5]])], tables=[TableSpec("T", "A1:B2")])
+    add_sheets(src, tmp_path / "out.xlsx", [sheet])
+    ws = load_workbook(tmp_path / "out.xlsx")["S"]
+    assert ws["B1"].value == "2026" and ws["B1"].data_type == "s"
+    assert [c.name for c in ws.tables["T"].tableColumns] == ["月份", "2026"]
+
+
 # ----------------------------------------------------------------------------- replace
 
 def test_replace_three_times_gives_the_same_parts_and_a_valid_book(tmp_path):
@@ -355,6 +364,12 @@ def test_replace_removes_only_the_parts_the_sheet_used(tmp_path):
     assert sorted(out) == sorted(members(src))
     assert sheet_names(tmp_path / "second.xlsx") == ["费用明细"]
     assert "sheet2" not in out["[Content_Types].xml"].decode() and "table1" not in out["[Content_Types].xml"].decode()
+
+
+def test_removing_every_sheet_is_refused(tmp_path):
+    src = ledger_book(tmp_path / "in.xlsx")
+    with pytest.raises(OutputError, match="no sheets left"):
+        add_sheets(src, tmp_path / "out.xlsx", [], replace=["费用明细"])
 
 
 def test_replacing_a_middle_sheet_renumbers_sheet_scoped_names(tmp_path):

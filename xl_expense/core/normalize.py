@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from xl_expense.schema import ALIAS_LOOKUP, HEADER_ALIASES, TOTAL_MARKERS, normalize_header
+from xl_expense.schema import ALIAS_LOOKUP, ALIAS_RANK, HEADER_ALIASES, TOTAL_MARKERS, normalize_header
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
@@ -200,7 +200,7 @@ def parse_dates(values: pd.Series, dayfirst: bool = False) -> tuple[pd.Series, p
     if is_object.any():
         objects = values[is_object]
         # datetime.time and timedelta (a time-only cell) are not dates.
-        converted = pd.to_datetime(objects.where(objects.map(_is_datelike)), errors="coerce")
+        converted = on_uniques(objects, _dates_from_objects)
         dates[is_object] = converted.astype("datetime64[ns]").to_numpy()
         bad[is_object] = converted.isna().to_numpy()
     if is_number.any():
@@ -212,6 +212,12 @@ def parse_dates(values: pd.Series, dayfirst: bool = False) -> tuple[pd.Series, p
         dates[is_text] = converted.to_numpy()
         bad[is_text] = converted.isna().to_numpy()
     return pd.Series(dates, index=index), _reasons(index, bad, values, DATE_REASON)
+
+
+def _dates_from_objects(objects: pd.Series) -> pd.Series:
+    """date/datetime/Timestamp cells; a time-only cell (datetime.time, timedelta) is NaT."""
+    dates = pd.to_datetime(objects.where(objects.map(_is_datelike)), errors="coerce")
+    return dates.astype("datetime64[ns]")
 
 
 def _is_datelike(value: object) -> bool:
@@ -312,7 +318,8 @@ def clean_text(values: pd.Series) -> pd.Series:
     '.0'; dates as ISO text; empty → None."""
     series = values.astype(object)
     kind = pd.api.types.infer_dtype(series, skipna=True)
-    out = pd.Series([None] * len(series), index=series.index, dtype=object)
+    # A numpy array, not a Series: pandas 3 turns None into NaN on masked assignment.
+    out = np.full(len(series), None, dtype=object)
     if kind in ("string", "empty"):
         is_str = series.notna().to_numpy()
         is_num = others = np.zeros(len(series), dtype=bool)
@@ -332,12 +339,14 @@ def clean_text(values: pd.Series) -> pd.Series:
         out[is_str] = on_uniques(series[is_str], _tidy).to_numpy(dtype=object)
     if others.any():  # dates, booleans in a text column: as Excel would show them, roughly
         out[others] = series[others].map(_other_text).to_numpy(dtype=object)
-    return out
+    return pd.Series(out, index=series.index, dtype=object)
 
 
 def _tidy(text: pd.Series) -> pd.Series:
     text = text.astype(object).str.replace(_WS, " ", regex=True).str.strip()
-    return text.where(text != "", None).astype(object)
+    values = text.to_numpy(dtype=object, copy=True)  # copy: pandas hands out read-only views
+    values[values == ""] = None  # numpy, not Series.where: pandas 3 would store NaN
+    return pd.Series(values, index=text.index, dtype=object)
 
 
 def _other_text(value: object) -> str | None:
@@ -496,7 +505,7 @@ def score_header_row(cells: Sequence[object], extra_aliases: dict[str, str] | No
     score 0. ``extra_aliases`` (folded header → canonical) carries the user's ``--map``.
     """
     extra = {normalize_header(k): v for k, v in (extra_aliases or {}).items()}
-    best: dict[str, tuple[bool, int]] = {}
+    best: dict[str, tuple[bool, int, int]] = {}
     n_numbers = 0
     for col, cell in enumerate(cells):
         if isinstance(cell, (int, float)) and not isinstance(cell, bool):
@@ -507,14 +516,16 @@ def score_header_row(cells: Sequence[object], extra_aliases: dict[str, str] | No
         canonical, exact = _match_alias(normalize_header(cell), extra)
         if canonical is None:
             continue
+        # Among equally exact matches the alias listed first wins: '日期' over '交易时间'.
+        rank = ALIAS_RANK.get(normalize_header(cell), len(ALIAS_RANK)) if exact else len(ALIAS_RANK)
         previous = best.get(canonical)
-        if previous is None or (exact and not previous[0]):
-            best[canonical] = (exact, col)
+        if previous is None or (exact, -rank) > (previous[0], -previous[1]):
+            best[canonical] = (exact, rank, col)
     if not any(k in best for k in KEY_COLUMNS) or len(best) < 2:
         return 0.0, {}
-    score = sum(_WEIGHTS.get(c, 1.0) * (2.0 if exact else 1.0) for c, (exact, _) in best.items())
+    score = sum(_WEIGHTS.get(c, 1.0) * (2.0 if exact else 1.0) for c, (exact, _, _) in best.items())
     score -= 0.5 * n_numbers  # a data row that happens to contain 'total' is not a header
-    return max(score, 0.0), {c: col for c, (_, col) in best.items()}
+    return max(score, 0.0), {c: col for c, (_, _, col) in best.items()}
 
 
 def _cell_text(cell: object) -> str:

@@ -491,16 +491,20 @@ def _cell_value(blocks: list[Block], row: int, col: int) -> Any:
     return None
 
 
-def _with_table_headers(blocks: list[Block], tables: list[TableSpec]) -> tuple[list[Block], dict[str, list[str]]]:
-    """Fix the header cells of every table so they equal the (unique, non-empty) column names."""
-    headers: dict[str, list[str]] = {}
+def _with_table_headers(blocks: list[Block], tables: list[TableSpec]) -> tuple[list[Block], list[list[str]]]:
+    """Column names of every table (in order), with the header cells rewritten as that text.
+
+    Excel requires each header cell of a Table to hold exactly its column name as text:
+    unique, not empty. Headers that are numbers, blank or repeated are fixed here.
+    """
+    headers: list[list[str]] = []
     extra: list[Block] = []
     for t in tables:
         r1, c1, _, c2 = parse_range(t.ref)
         current = [_cell_value(blocks, r1, c) for c in range(c1, c2 + 1)]
         names = _header_names(current)
-        headers[t.name] = names
-        if [None if v is None else str(v) for v in current] != names:
+        headers.append(names)
+        if current != names:
             extra.append(Block(r1, c1, [names], row_style=None))
     if not extra:
         return blocks, headers
@@ -639,14 +643,14 @@ def render_sheet(sheet: NewSheet, ctx: SheetContext, *, selected: bool = False) 
     rid = itertools.count(1)
 
     table_parts = []
-    for spec in sheet.tables:
+    for spec, columns in zip(sheet.tables, headers):
         r1, c1, r2, c2 = parse_range(spec.ref)
         # A Table needs a data row below its header; Excel repairs a header-only Table.
         r2 = max(r2, r1 + 1)
         ref = range_ref(r1, c1, r2, c2)
         table_id, name = ctx.new_table(spec.name)
         part = ctx.new_part("xl/tables/table{}.xml")
-        out.parts[part] = (table_xml(table_id, name, ref, headers[spec.name], spec), CT_TABLE)
+        out.parts[part] = (table_xml(table_id, name, ref, columns, spec), CT_TABLE)
         r = f"rId{next(rid)}"
         out.rels.append((r, REL_TABLE, part))
         table_parts.append(f'<tablePart r:id="{r}"/>')

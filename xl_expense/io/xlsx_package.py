@@ -57,6 +57,7 @@ CT_RELS = "application/vnd.openxmlformats-package.relationships+xml"
 _SPREADSHEET_MAIN_CT = ("spreadsheetml.sheet.main+xml", "ms-excel.sheet.macroEnabled.main+xml",
                         "spreadsheetml.template.main+xml", "ms-excel.template.macroEnabled.main+xml")
 
+_CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Parts we parse are small; a workbook.xml or styles.xml beyond this is a bomb, not a ledger.
 MAX_PARSED_PART = 64 * 1024 * 1024
 # Excel: a sheet name has 1–31 characters, none of these, and does not start or end with '.
@@ -92,8 +93,11 @@ def add_sheets(src: str | Path, dst: str | Path, sheets: list[NewSheet], *,
 
 def sheet_names(path: str | Path) -> list[str]:
     """The workbook's sheet names in tab order (worksheets, chartsheets, dialog sheets)."""
-    with _Package.open(Path(path)) as pkg:
-        return [s.name for s in _Workbook(pkg).sheets]
+    try:
+        with _Package.open(Path(path)) as pkg:
+            return [s.name for s in _Workbook(pkg).sheets]
+    except XlExpenseError as exc:
+        raise exc.with_path(str(path)) from None
 
 
 # =========================================================================== zip package
@@ -113,7 +117,8 @@ class _Package:
         self.path = path
         self.zf = zf
         self.infos = zf.infolist()
-        self.by_lower = {i.filename.lower(): i for i in self.infos}
+        # Part names are case-insensitive (OPC); some Windows zippers write "xl\\workbook.xml".
+        self.by_lower = {member_key(i.filename): i for i in self.infos}
         if len(self.by_lower) != len(self.infos):
             raise UnreadableWorkbook("the zip holds two parts with the same name",
                                      "open the file in Excel and save it again")
@@ -122,6 +127,15 @@ class _Package:
     def open(cls, path: Path) -> "_Package":
         if not path.exists():
             raise UnreadableWorkbook("file not found", "check the path")
+        try:
+            with open(path, "rb") as fh:
+                magic = fh.read(8)
+        except OSError as exc:
+            raise UnreadableWorkbook(f"cannot read the file ({exc.strerror or exc})", "check the path and permissions") from exc
+        if magic == _CFB_MAGIC:
+            # Office wraps password-protected .xlsx files (and old .xls) in a CFB container.
+            raise UnreadableWorkbook("the workbook is password-protected or an old .xls file",
+                                     "remove the password (File › Info › Protect Workbook) or save as Excel Workbook (.xlsx)")
         try:
             zf = zipfile.ZipFile(path)
         except zipfile.BadZipFile as exc:
@@ -144,10 +158,10 @@ class _Package:
         self.zf.close()
 
     def has(self, part: str) -> bool:
-        return part.lower() in self.by_lower
+        return member_key(part) in self.by_lower
 
     def info(self, part: str) -> zipfile.ZipInfo:
-        return self.by_lower[part.lower()]
+        return self.by_lower[member_key(part)]
 
     def read(self, part: str) -> bytes:
         """A member's bytes, refusing parts too large to be honest XML metadata."""
@@ -192,6 +206,11 @@ def _parse_xml(data: bytes, part: str) -> Element:
     except Exception as exc:  # ParseError and friends
         raise UnreadableWorkbook(f"part {part} is not well-formed XML ({exc})",
                                  "open the file in Excel and save it again") from exc
+
+
+def member_key(name: str) -> str:
+    """The name a zip member is looked up by: forward slashes, lower case."""
+    return name.replace("\\", "/").lower()
 
 
 def rels_part(part: str) -> str:
@@ -616,7 +635,7 @@ class _Names:
         self.table_ids: set[int] = set()
         self.names = {n.casefold() for n in wb.defined_names}
         for part in self._table_parts(pkg):
-            if part.lower() in removed:
+            if member_key(part) in removed:
                 continue
             try:
                 root = pkg.xml(part)
@@ -637,7 +656,8 @@ class _Names:
             for el in pkg.xml("[Content_Types].xml"):
                 if el.get("ContentType") == CT_TABLE and el.get("PartName"):
                     parts.add(resolve_target("", el.get("PartName", "")))
-        parts.update(i.filename for i in pkg.infos if re.search(r"(^|/)tables/[^/]+\.xml$", i.filename, re.I))
+        parts.update(member_key(i.filename) for i in pkg.infos
+                     if re.search(r"(^|/)tables/[^/]+\.xml$", member_key(i.filename)))
         return sorted(p for p in parts if pkg.has(p))
 
     def part(self, pattern: str) -> str:
@@ -700,6 +720,8 @@ def _plan(pkg: _Package, sheets: list[NewSheet], replace: list[str]) -> _Plan:
                               "sheet names must be unique (Excel ignores case); rename or replace it")
         new_names.add(key)
 
+    if len(wb.sheets) - len(removed_idx) + len(sheets) == 0:
+        raise OutputError("the workbook would have no sheets left", "Excel needs at least one sheet; keep one")
     plan = _Plan()
     removed_rids = {wb.sheets[i].rid for i in removed_idx}
     removed_parts = _parts_only_used_by(pkg, wb, removed_rids) if removed_idx else set()
@@ -1059,7 +1081,7 @@ def _write_zip(pkg: _Package, plan: _Plan, out) -> None:
     stamp = wb_info.date_time
     with open(pkg.path, "rb") as src:
         for info in pkg.infos:
-            if info.filename.lower() in plan.removed:
+            if member_key(info.filename) in plan.removed:
                 continue
             if info.filename in plan.replaced:
                 writer.add(info.filename, plan.replaced[info.filename], info.date_time)
