@@ -5,7 +5,12 @@ sheets read back with python-calamine; with ``--openpyxl`` also openpyxl loads t
 whenever it loaded the input), ``refused`` (a clear XlExpenseError: not a package, Strict
 OOXML, .xlsb …, grouped by reason) or ``failed`` (anything else: a bug to look at).
 
-    python benchmarks/corpus_check.py [--corpus DIR] [--openpyxl] [--limit N] [--show-failures]
+With ``--audit`` each file goes through the whole audit workflow instead (read the ledger,
+run every rule, write the audit sheets): ``ok`` then means an audited output whose other
+members are byte-identical; a workbook without an expense table is ``refused`` with the
+reader's "no expense table found" message.
+
+    python benchmarks/corpus_check.py [--corpus DIR] [--audit] [--openpyxl] [--limit N] [--show-failures]
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import warnings
 from pathlib import Path
 
 from xl_expense.errors import XlExpenseError
-from xl_expense.testing import probe_workbook
+from xl_expense.testing import audit_probe, probe_workbook
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,6 +57,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus")
     parser.add_argument("--openpyxl", action="store_true", help="also check openpyxl loads each output")
+    parser.add_argument("--audit", action="store_true", help="run the full audit workflow on each file")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--show-failures", action="store_true")
     args = parser.parse_args()
@@ -70,7 +76,7 @@ def main() -> int:
         for i, path in enumerate(files):
             dst = Path(tmp) / f"out{i}{path.suffix if path.suffix.lower() in ('.xlsx', '.xlsm') else '.xlsx'}"
             try:
-                problems = probe_workbook(path, dst)
+                problems = audit_probe(path, dst) if args.audit else probe_workbook(path, dst)
                 if not problems and args.openpyxl:
                     problem = openpyxl_problem(path, dst)
                     problems = [problem] if problem else []

@@ -34,11 +34,13 @@ _RECALC_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 CSV_ALL_SHEETS = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
 
 
-def convert(path: Path, target: str, outdir: Path, timeout: int = 180) -> list[Path]:
-    """Convert ``path`` with soffice to ``target`` ("xlsx", "pdf", or CSV_ALL_SHEETS) in ``outdir``.
+def convert(path: Path | list[Path], target: str, outdir: Path, timeout: int = 180) -> list[Path]:
+    """Convert ``path`` (or several files, in one soffice start) to ``target`` in ``outdir``.
 
-    Returns the files produced (for CSV of all sheets: one per sheet, ``<stem>-<sheet>.csv``).
+    ``target`` is "xlsx", "pdf" or CSV_ALL_SHEETS. Returns the files produced (for CSV of all
+    sheets: one per sheet, ``<stem>-<sheet>.csv``).
     """
+    paths = [str(p) for p in path] if isinstance(path, list) else [str(path)]
     if SOFFICE is None:
         if os.environ.get("XL_EXPENSE_REQUIRE_ORACLES"):
             pytest.fail(f"required in CI: {_MISSING}")
@@ -53,7 +55,7 @@ def convert(path: Path, target: str, outdir: Path, timeout: int = 180) -> list[P
             "setsid", "timeout", "-k", "10", str(timeout), SOFFICE,
             f"-env:UserInstallation=file://{profile}",
             "--headless", "--norestore", "--nolockcheck", "--nodefault", "--nologo",
-            "--convert-to", target, "--outdir", str(outdir), str(path),
+            "--convert-to", target, "--outdir", str(outdir), *paths,
         ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={**os.environ, "HOME": profile})

@@ -238,3 +238,31 @@ def _calamine_misreads_styles(path: str | Path) -> bool:
     with zipfile.ZipFile(path) as zf:
         _, _, styles = _workbook_parts(zf)
         return bool(styles) and b"AlternateContent" in zf.read(styles)
+
+
+def audit_probe(src: str | Path, dst: str | Path) -> list[str]:
+    """Audit ``src`` into ``dst`` with the real workflow and list what went wrong (empty = fine).
+
+    Raises the workflow's XlExpenseError for inputs it refuses (no expense table, not a
+    package …); for an audited output, every member other than the sheet-listing parts must
+    be byte-identical and the two audit sheets must read back.
+    """
+    import python_calamine
+
+    from xl_expense.i18n import t
+    from xl_expense.workflows import audit_workbook
+
+    from xl_expense.io.plain_copy import PACKAGE_SUFFIXES
+
+    result = audit_workbook(src, dst)
+    # A non-package input (.xls, .csv …) gets a new workbook: there is nothing to compare.
+    problems = package_differences(src, dst) if Path(src).suffix.lower() in PACKAGE_SUFFIXES else []
+    book = python_calamine.CalamineWorkbook.from_path(str(dst))
+    try:
+        names = list(book.sheet_names)
+    finally:
+        book.close()
+    for key in ("sheet.summary", "sheet.findings"):
+        if t(key, result.settings.lang) not in names:
+            problems.append(f"{t(key, result.settings.lang)} missing from the output")
+    return problems
