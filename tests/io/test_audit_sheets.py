@@ -21,18 +21,12 @@ from xl_expense.io.audit_sheets import (
 )
 from xl_expense.io.reviewer_notes import our_sheet_names
 from xl_expense.io.sheet_model import NewSheet
+from tests.factories import make_findings
 from xl_expense.schema import FINDING_COLUMNS
 
 RULE_TITLES = {"duplicate": "重复报销", "round_amount": "整数金额", "benford": "本福特"}
 
 
-def make_findings(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    for col in FINDING_COLUMNS:
-        if col not in df:
-            df[col] = None
-    df["row"] = df["row"].astype("Int64")
-    return df[list(FINDING_COLUMNS)]
 
 
 def cells(sheet: NewSheet) -> dict[tuple[int, int], object]:
@@ -345,10 +339,8 @@ def test_build_audit_sheets_orders_and_orphans(findings):
     assert row_values(summary, orphans + 2)[:4] == ["gone-1", "已确认", "ok", "本次未再发现"]
 
 
-def test_findings_sheet_speed():
-    """50k findings become a sheet description quickly (the 1M-row run's budget is 60 s)."""
-    import time
-
+def test_findings_sheet_at_scale():
+    """50k findings: every one gets its link (timings live in benchmarks/, not here)."""
     n = 50_000
     findings = pd.DataFrame({
         "finding_id": [f"F{i}" for i in range(n)], "rule": "round_amount", "severity": "info",
@@ -356,28 +348,24 @@ def test_findings_sheet_speed():
         "date": pd.Timestamp("2026-01-01"), "person": "p", "department": "d", "vendor": "v",
         "category": "c", "amount": 1000.0, "score": 0.5, "message": "m",
     })
-    start = time.perf_counter()
     sheet = build_findings_sheet(findings, lang="zh", ledger_sheet="S", columns={"amount": "D"}, rule_titles={})
-    elapsed = time.perf_counter() - start
     assert len(sheet.hyperlinks) == n
-    assert elapsed < 3.0, elapsed
+    assert sheet.hyperlinks[-1].location.endswith(f"!D{n + 1}")
 
 
 def _real_modules():
-    """The rules engine, the reader and the package writer, or skip when one is not there yet.
+    """The rules engine, the reader and the package writer, as one namespace."""
+    from xl_expense.core.audit import benford_analysis, run_audit, threshold_preview
+    from xl_expense.core.audit.registry import RULES
+    from xl_expense.core.audit.summary import summarize_findings
+    from xl_expense.core.settings import Settings
+    from xl_expense.io.ledger_reader import load_ledger
+    from xl_expense.io.xlsx_package import add_sheets
 
-    The names are handed back through ``locals()``.
-    """
-    try:
-        from xl_expense.core.audit import benford_analysis, run_audit, threshold_preview
-        from xl_expense.core.audit.registry import RULES
-        from xl_expense.core.audit.summary import summarize_findings
-        from xl_expense.core.settings import Settings
-        from xl_expense.io.ledger_reader import load_ledger
-        from xl_expense.io.xlsx_package import add_sheets
-    except ImportError as exc:
-        pytest.skip(f"a module of the pipeline is missing: {exc}")
-    return SimpleNamespace(**locals())
+    return SimpleNamespace(benford_analysis=benford_analysis, run_audit=run_audit,
+                           threshold_preview=threshold_preview, RULES=RULES,
+                           summarize_findings=summarize_findings, Settings=Settings,
+                           load_ledger=load_ledger, add_sheets=add_sheets)
 
 
 def _write_ledger(path):

@@ -502,16 +502,12 @@ def test_strict_open_xml_is_refused(tmp_path):
         add_sheets(strict, tmp_path / "out.xlsx", [NewSheet("S")])
 
 
-def test_large_sheet_renders_quickly(tmp_path):
-    """20k findings × 13 columns: the vectorised path (a few seconds for 200k rows)."""
-    import time
-
+def test_large_sheet_round_trips(tmp_path):
+    """20k findings × 13 columns through the vectorised path (timings: benchmarks/)."""
     src = ledger_book(tmp_path / "in.xlsx")
     rows = [[f"F{i}", dt.date(2026, 1, 1 + i % 28), i * 1.25, "通讯费", "=x", None, i, "a", "b", "c", "d", "e", "f"]
             for i in range(20_000)]
-    start = time.perf_counter()
     add_sheets(src, tmp_path / "out.xlsx", [NewSheet("S", blocks=[Block(1, 1, rows)])])
-    assert time.perf_counter() - start < 5
     book = python_calamine.CalamineWorkbook.from_path(str(tmp_path / "out.xlsx"))
     data = book.get_sheet_by_name("S").to_python()
     assert len(data) == 20_000 and data[19_999][:3] == ["F19999", dt.date(2026, 1, 1 + 19_999 % 28), 24998.75]
