@@ -49,11 +49,12 @@ def main() -> None:
             src = write_big_ledger(Path(tmp, f"ledger_{rows}.xlsx"), rows)
             mb = src.stat().st_size / 1e6
             audit_s, audit_gb = timed([*xl_expense, "audit", str(src), "-o", str(Path(tmp, f"out_{rows}.xlsx"))])
-            line = f"{rows:>9,} rows ({mb:.0f} MB): xl-expense audit {audit_s:6.1f} s, peak {audit_gb:.2f} GB"
+            print(f"{rows:>9,} rows ({mb:.0f} MB): xl-expense audit {audit_s:6.1f} s, peak {audit_gb:.2f} GB",
+                  end="", flush=True)
             if rows <= args.skip_openpyxl_above:
                 rt_s, rt_gb = timed([sys.executable, "-c", OPENPYXL_ROUND_TRIP, str(src), str(Path(tmp, "rt.xlsx"))])
-                line += f" | openpyxl load+save {rt_s:6.1f} s, peak {rt_gb:.2f} GB | ratio {audit_s / rt_s:.3f}×"
-            print(line, flush=True)
+                print(f" | openpyxl load+save {rt_s:6.1f} s, peak {rt_gb:.2f} GB | ratio {audit_s / rt_s:.3f}×", end="")
+            print(flush=True)
 
 
 if __name__ == "__main__":
