@@ -183,3 +183,27 @@ def test_demo_command_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "demo" / "demo_ledger_2025_audited.xlsx").is_file()
     assert (tmp_path / "demo" / "demo_findings.csv").is_file()
+
+
+def test_csv_ledger_gets_a_new_workbook_with_the_audit(tmp_path: Path) -> None:
+    """A CSV (here GBK, as Chinese Excel saves it) is audited into a new .xlsx holding its values."""
+    import python_calamine
+
+    src = tmp_path / "导出.csv"
+    lines = ["日期,报销人,供应商,金额,费用类别,摘要",
+             "2025/3/2,张三,全聚德,\"¥1,280.00\",客户招待,客户晚餐",
+             "2025/3/2,张三,全聚德,\"¥1,280.00\",客户招待,客户晚餐",
+             "2025/3/3,李四,滴滴出行,56,差旅费,=1+2",
+             "合计,,,\"2,616.00\",,"]
+    src.write_bytes("\r\n".join(lines).encode("gb18030"))
+    proc = run("audit", str(src))
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "导出_audited.xlsx"
+    book = python_calamine.CalamineWorkbook.from_path(str(out))
+    assert book.sheet_names == ["导出", "审计摘要", "审计明细"]
+    values = book.get_sheet_by_name("导出").to_python()
+    assert values[3][5] == "=1+2", "ledger text that looks like a formula stays text"
+    findings = book.get_sheet_by_name("审计明细").to_python()
+    header = findings[0]
+    dup = [r for r in findings[1:] if r[header.index("规则")] == "duplicate"]
+    assert [r[header.index("行号")] for r in dup] == [3]

@@ -111,7 +111,8 @@ def audit_workbook(
         check_package(path)
         settings, settings_source = load_settings(path, config, {"lang": lang})
         ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst, progress=progress)
-        notes = read_reviewer_notes(path)
+        # A CSV cannot hold an earlier audit's sheets, so it has no reviewer notes to carry over.
+        notes = None if path.suffix.lower() == ".csv" else read_reviewer_notes(path)
         findings = run_audit(ledger.df, settings)
         run_record = _run_record(path, ledger, settings, settings_source, now)
         sheets = build_audit_sheets(

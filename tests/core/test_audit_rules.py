@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pandas as pd
 import pytest
 
 from xl_expense import schema
-from xl_expense.core.audit import RULES
+from xl_expense.core.audit import RULES, run_audit
 from xl_expense.core.audit.registry import example_ledger, get_rules
 from xl_expense.core.settings import Settings
 from xl_expense.errors import SettingsError
+from xl_expense.schema import ALL_COLUMNS
 
 EXAMPLES = [pytest.param(rule, example, id=f"{rule.id}-{i}")
             for rule in RULES.values() for i, example in enumerate(rule.examples)]
@@ -165,3 +167,39 @@ def test_disabled_rules():
     assert "benford" not in ids and "round_amount" not in ids and "duplicate" in ids
     with pytest.raises(SettingsError, match="bneford"):
         get_rules(dataclasses.replace(AS_OF, disabled_rules=("bneford",)))
+
+
+def _ledger_without(column: str, n: int = 30) -> pd.DataFrame:
+    """n claims of ¥1,500 on which ``column`` is empty everywhere (an export that left it out)."""
+    rows = [{"date": f"2026-03-{1 + i % 28:02d}", "person": f"p{i % 3}", "vendor": f"v{i}", "category": "差旅费",
+             "amount": 1500.0 + i, "receipt": f"R{i}"} for i in range(n)]
+    for r in rows:
+        r[column] = None
+    df = pd.DataFrame(rows)
+    df["date"] = pd.to_datetime(df["date"])
+    for col in ALL_COLUMNS:
+        if col not in df:
+            df[col] = None
+    df["sheet"], df["row"] = "S", range(2, n + 2)
+    return df[list(ALL_COLUMNS)]
+
+
+def test_a_column_missing_from_the_export_is_one_finding_not_one_per_row() -> None:
+    findings = run_audit(_ledger_without("person"), Settings(lang="en", as_of=dt.date(2026, 12, 31)))
+    missing = findings[findings["rule"] == "missing_field"]
+    assert len(missing) == 1 and missing["row"].isna().all()
+    assert "'person' is empty on all 30 rows" in missing["message"].iloc[0]
+
+    findings = run_audit(_ledger_without("receipt"), Settings(lang="zh", as_of=dt.date(2026, 12, 31)))
+    receipts = findings[findings["rule"] == "missing_receipt"]
+    assert len(receipts) == 1 and "30 笔" in receipts["message"].iloc[0]
+
+
+def test_partly_missing_and_absent_columns_together() -> None:
+    df = _ledger_without("person")
+    df.loc[[3, 7], "category"] = None
+    findings = run_audit(df, Settings(lang="en", as_of=dt.date(2026, 12, 31)))
+    missing = findings[findings["rule"] == "missing_field"]
+    assert sorted(missing["row"].dropna().tolist()) == [5, 9]
+    assert (missing["row"].isna()).sum() == 1
+    assert set(missing.loc[missing["row"].notna(), "message"]) == {"Missing: category"}

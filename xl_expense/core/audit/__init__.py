@@ -53,7 +53,19 @@ def run_rule(rule: Rule, ledger: pd.DataFrame, settings: Settings, occurrence: n
     if hits.empty:
         return empty_findings()
     if "group_key" in hits.columns:
-        return _group_findings(rule, hits)
+        # A rule may return both: group hits carry a group_key, row hits leave it empty.
+        is_group = hits["group_key"].notna().to_numpy()
+        grouped = _group_findings(rule, hits[is_group])
+        if is_group.all():
+            return grouped
+        row_part = run_rule_rows(rule, ledger, hits[~is_group].drop(columns="group_key"), occurrence)
+        return pd.concat([row_part, grouped], ignore_index=True) if len(grouped) else row_part
+    return run_rule_rows(rule, ledger, hits, occurrence)
+
+
+def run_rule_rows(rule: Rule, ledger: pd.DataFrame, hits: pd.DataFrame, occurrence: np.ndarray | None
+                  ) -> pd.DataFrame:
+    """Findings for hits indexed by ledger rows."""
     rows = ledger.loc[hits.index]
     if occurrence is None:
         occurrence = occurrences(ledger)

@@ -8,6 +8,7 @@ import pandas as pd
 from xl_expense import schema
 from xl_expense.core.audit.registry import (
     flags,
+    group_hits,
     join_text,
     money,
     money1,
@@ -19,6 +20,10 @@ from xl_expense.core.audit.registry import (
 )
 from xl_expense.core.settings import Settings
 from xl_expense.errors import SettingsError
+
+#: From this many rows on, a column empty on every row is taken as missing from the export
+#: (one finding for the ledger); a handful of rows without a value are flagged one by one.
+ABSENT_COLUMN_MIN_ROWS = 10
 
 _F = {"date": "2026-03-03", "person": "张三", "vendor": "国航", "category": "差旅费"}
 
@@ -50,6 +55,8 @@ def missing_receipt(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     if not candidates.any():
         return no_hits()
     # Fold receipts only where the amount calls for one: a fraction of a million rows.
+    if len(ledger) >= ABSENT_COLUMN_MIN_ROWS and ledger["receipt"].isna().all():
+        return _no_receipt_column(ledger.loc[candidates], threshold, settings)
     numbers = receipt_numbers(ledger.loc[candidates, "receipt"])
     hits = ledger.loc[numbers.index[numbers.isna().to_numpy()]]
     if hits.empty:
@@ -63,6 +70,24 @@ def missing_receipt(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         message = join_text("Amount ", amount_t, " is at or above the receipt threshold ", threshold_t,
                             " but has no receipt number")
     return row_hits(hits.index, score, message)
+
+
+def _no_receipt_column(due: pd.DataFrame, threshold: float, settings: Settings) -> pd.DataFrame:
+    """One finding for the whole ledger when it holds no receipt numbers at all.
+
+    Flagging every claim above the threshold would bury the reviewer in rows that all say
+    the same thing: the export left out the receipt column.
+    """
+    total = money1(float(due["amount"].sum()), settings.currency)
+    threshold_t = money1(threshold, settings.currency)
+    if settings.lang == "zh":
+        message = (f"台账中没有任何发票号（可能缺少发票号列）：{len(due):,} 笔不低于发票门槛 {threshold_t} 的费用"
+                   f"（共 {total}）无法核对票据")
+    else:
+        message = (f"The ledger holds no receipt numbers at all (is the receipt column missing?): {len(due):,} "
+                   f"claims at or above {threshold_t} (total {total}) cannot be checked")
+    return group_hits([{"group_key": "missing_receipt|no_column", "score": 1.0, "message": message,
+                        "amount": float(due["amount"].sum())}])
 
 
 @rule("missing_field", "warning", code="MIS", title_zh="缺少必填项", title_en="Missing field",
@@ -86,9 +111,14 @@ def missing_field(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     if not fields:
         return no_hits()
     missing = ledger[fields].isna()
+    # A column empty on every row is one problem of the ledger, not one per row.
+    absent = [f for f in fields if len(ledger) >= ABSENT_COLUMN_MIN_ROWS and bool(missing[f].all())]
+    column_hits = _absent_columns(absent, len(ledger), settings)
+    fields = [f for f in fields if f not in absent]
+    missing = missing[fields]
     hit = missing.any(axis=1)
     if not hit.any():
-        return no_hits()
+        return column_hits
     missing = missing[hit]
     names = FIELD_NAMES[settings.lang]
     sep = "、" if settings.lang == "zh" else ", "
@@ -100,4 +130,23 @@ def missing_field(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     count = missing.sum(axis=1)
     score = 0.4 + 0.2 * np.minimum(count.to_numpy() - 1, 3) / 3
     prefix = "缺少：" if settings.lang == "zh" else "Missing: "
-    return row_hits(missing.index, score, prefix + listed)
+    rows = row_hits(missing.index, score, prefix + listed)
+    if column_hits.empty:
+        return rows
+    return pd.concat([rows.assign(group_key=None), column_hits])
+
+
+def _absent_columns(fields: list[str], n_rows: int, settings: Settings) -> pd.DataFrame:
+    """One group finding per required column that is empty on every row."""
+    if not fields:
+        return no_hits()
+    names = FIELD_NAMES[settings.lang]
+    records = []
+    for field in fields:
+        if settings.lang == "zh":
+            message = f"必填列“{names[field]}”在全部 {n_rows:,} 行中都为空（台账可能缺少此列，可用 --map 指定）"
+        else:
+            message = (f"Required column '{names[field]}' is empty on all {n_rows:,} rows "
+                       "(is the column missing? name it with --map)")
+        records.append({"group_key": f"missing_field|{field}", "score": 0.8, "message": message})
+    return group_hits(records)
