@@ -45,7 +45,11 @@ def write_big_ledger(path: str | Path, rows: int, seed: int = 1) -> Path:
     index = {s: i for i, s in enumerate(strings)}
 
     p = rng.integers(len(people), size=rows)
-    serial = 45658 + rng.integers(0, 365, size=rows)  # 2025-01-01 onwards
+    # Claims fall on working days, as in real ledgers; 3 % on weekends (to keep that rule busy).
+    days = 45658 + np.arange(365)  # 2025-01-01 … 2025-12-31 as Excel serials
+    weekday = (days - 2) % 7 < 5  # serial 45658 (2025-01-01) is a Wednesday
+    serial = np.where(rng.random(rows) < 0.97, rng.choice(days[weekday], size=rows),
+                      rng.choice(days[~weekday], size=rows))
     amount = np.round(rng.lognormal(6.5, 1.0, size=rows), 2)
     cat = rng.integers(len(CATEGORIES), size=rows)
     cust = rng.integers(len(customers), size=rows)

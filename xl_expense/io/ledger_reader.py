@@ -420,6 +420,26 @@ def _decode_text(raw: bytes) -> str:
 CSV_DELIMITERS = (",", "\t", ";", "|")
 
 
+def _best_delimiter(text: str, extra: dict[str, str]) -> tuple[float, str, list, HeaderMatch] | None:
+    """(score, delimiter, first rows, header) for the delimiter that shows the best header."""
+    best: tuple[float, str, list, HeaderMatch] | None = None
+    for delimiter in CSV_DELIMITERS:
+        sample = list(islice(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter),
+                             HEADER_SEARCH_ROWS + 1))
+        match = find_header(sample, HEADER_SEARCH_ROWS, extra)
+        if match is not None and (best is None or match.score > best[0]):
+            best = (match.score, delimiter, sample, match)
+    return best
+
+
+def csv_rows(path: str | Path) -> list[list[str]]:
+    """Every row of a CSV as text, decoded and split exactly as :func:`load_ledger` reads it."""
+    text = _decode_text(Path(path).read_bytes())
+    best = _best_delimiter(text, {})
+    delimiter = best[1] if best else ","
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
 def _csv_source(path: Path, extra: dict[str, str]) -> _Source:
     """Read a CSV through the same header search as a sheet.
 
@@ -428,13 +448,7 @@ def _csv_source(path: Path, extra: dict[str, str]) -> _Source:
     *inside* quoted comma-separated fields.
     """
     text = _decode_text(path.read_bytes())
-    best: tuple[float, str, list, HeaderMatch] | None = None
-    for delimiter in CSV_DELIMITERS:
-        sample = list(islice(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter),
-                             HEADER_SEARCH_ROWS + 1))
-        match = find_header(sample, HEADER_SEARCH_ROWS, extra)
-        if match is not None and (best is None or match.score > best[0]):
-            best = (match.score, delimiter, sample, match)
+    best = _best_delimiter(text, extra)
     if best is None:
         raise _not_found(f"CSV file {path.name}")
     _, delimiter, head, match = best
