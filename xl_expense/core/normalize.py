@@ -457,6 +457,9 @@ KEY_COLUMNS = ("date", "amount")
 _WEIGHTS = {"date": 3.0, "amount": 3.0}
 _CONTAINS = sorted(((normalize_header(a), c) for c, aliases in HEADER_ALIASES.items() for a in aliases),
                    key=lambda pair: len(pair[0]), reverse=True)
+#: Latin aliases must match whole words ('type' is not in 'prototype'); compiled once.
+_WORD_PATTERNS = {alias: re.compile(rf"(?<![a-z]){re.escape(alias)}(?![a-z])")
+                  for alias, _ in _CONTAINS if alias.isascii()}
 
 
 @dataclass
@@ -486,9 +489,9 @@ def _match_alias(folded: str, extra: dict[str, str]) -> tuple[str | None, bool]:
     if len(folded) > 40:  # a sentence (a note above the table), not a header
         return None, False
     for alias, canonical in _CONTAINS:
-        if alias.isascii():
-            # Latin aliases must be whole words: 'type' is not in 'prototype'.
-            if re.search(rf"(?<![a-z]){re.escape(alias)}(?![a-z])", folded):
+        pattern = _WORD_PATTERNS.get(alias)
+        if pattern is not None:
+            if pattern.search(folded):
                 return canonical, False
         elif alias in folded:
             return canonical, False
