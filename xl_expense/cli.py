@@ -157,6 +157,40 @@ def demo(directory: Path, rows: int, lang: str) -> None:
     _print_audit(result)
 
 
+def _split_names(value: str | None) -> list[str] | None:
+    """``"a,b, c"`` (ASCII or full-width commas) → ``["a", "b", "c"]``; None stays None."""
+    if value is None:
+        return None
+    return [part.strip() for part in value.replace("，", ",").split(",") if part.strip()]
+
+
+@cli.group()
+def template() -> None:
+    """Make workbook templates (budget) that finance staff keep using in Excel."""
+
+
+@template.command("budget")
+@click.option("--year", type=int, required=True, help="Budget year, e.g. 2027.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of sheet names, headers and default lists.")
+@click.option("--departments", "--units", "departments", metavar="A,B,…",
+              help="Budget units, comma-separated: departments, or projects / stages with --by (default: a standard list).")
+@click.option("--categories", metavar="X,Y,…", help="Expense categories, comma-separated (default: 10 standard ones).")
+@click.option("--by", "budget_by", type=click.Choice(["department", "project", "stage"]), default="department",
+              show_default=True, help="What each budget line belongs to.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the workbook (.xlsx).")
+@user_errors
+def template_budget(year: int, lang: str, departments: str | None, categories: str | None, budget_by: str,
+                    output: Path) -> None:
+    """Write a budget workbook: Budget, Ledger, live Actuals and Settings sheets."""
+    from xl_expense.io.budget_template import make_budget_template
+
+    path = make_budget_template(output, year=year, lang=lang, departments=_split_names(departments),
+                                categories=_split_names(categories), budget_by=budget_by)
+    click.echo(f"written / 已写入: {path}")
+
+
 def main() -> None:
     """Entry point of the ``xl-expense`` console script."""
     cli(prog_name="xl-expense")

@@ -21,9 +21,12 @@ import pandas as pd
 from xl_expense import __version__
 from xl_expense.core.audit import RULES, benford_analysis, run_audit, threshold_preview
 from xl_expense.core.audit.summary import summarize_findings
+from xl_expense.core.budget_monitor import RULE_ID as BUDGET_RULE_ID
+from xl_expense.core.budget_monitor import budget_overrun_findings, monitor_budget
 from xl_expense.core.settings import Settings
 from xl_expense.errors import OutputError, XlExpenseError
 from xl_expense.io.audit_sheets import build_audit_sheets
+from xl_expense.io.budget_book import read_budget_book
 from xl_expense.io.csv_export import write_findings_csv
 from xl_expense.io.ledger_reader import Ledger, load_ledger
 from xl_expense.io.plain_copy import PACKAGE_SUFFIXES, copy_values_to_xlsx
@@ -31,6 +34,10 @@ from xl_expense.io.reviewer_notes import our_sheet_names, read_reviewer_notes
 from xl_expense.io.safety import check_package
 from xl_expense.io.settings_io import load_settings
 from xl_expense.io.xlsx_package import add_sheets
+
+#: Titles of findings that come from outside the rule registry.
+EXTRA_RULE_TITLES = {BUDGET_RULE_ID: {"zh": "超出预算", "en": "Over budget"}}
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 Progress = Callable[[int, int], None]
 
@@ -114,6 +121,7 @@ def audit_workbook(
         # A CSV cannot hold an earlier audit's sheets, so it has no reviewer notes to carry over.
         notes = None if path.suffix.lower() == ".csv" else read_reviewer_notes(path)
         findings = run_audit(ledger.df, settings)
+        findings = _with_budget_findings(path, ledger, findings, settings, now)
         run_record = _run_record(path, ledger, settings, settings_source, now)
         sheets = build_audit_sheets(
             findings,
@@ -124,7 +132,8 @@ def audit_workbook(
             preview=threshold_preview(ledger.df, settings),
             notes=notes,
             run_record=run_record,
-            rule_titles={rule_id: getattr(r, f"title_{settings.lang}") for rule_id, r in RULES.items()},
+            rule_titles={**{rule_id: r.title(settings.lang) for rule_id, r in RULES.items()},
+                         **{rule_id: titles[settings.lang] for rule_id, titles in EXTRA_RULE_TITLES.items()}},
         )
         _write(path, out, sheets, in_place)
         csv_path = None
@@ -139,6 +148,27 @@ def audit_workbook(
         run_record=run_record, findings_csv=csv_path, seconds=time.perf_counter() - started,
         counts={k: int(v) for k, v in counts.items()},
     )
+
+
+def _with_budget_findings(path: Path, ledger: Ledger, findings: pd.DataFrame, settings: Settings,
+                          now: dt.datetime | None) -> pd.DataFrame:
+    """Add ``budget_overrun`` findings when the workbook is a budget workbook (has ``XE_Budget``).
+
+    Lines whose category is controlled with ``Stop`` and that spent past their limit are
+    errors, ``Warn`` lines warnings (ERPNext's budget control); the order stays by severity.
+    """
+    book = read_budget_book(path)
+    if book is None or book.budget.empty:
+        return findings
+    as_of = settings.as_of or (now or dt.datetime.now()).date()
+    alerts = monitor_budget(book.budget, ledger.df, as_of=as_of, year=book.year, unit_by=book.budget_by,
+                            policy=book.policy, lang=settings.lang)
+    extra = budget_overrun_findings(alerts, settings.lang, policy=book.policy)
+    if extra.empty:
+        return findings
+    merged = pd.concat([findings, extra], ignore_index=True)
+    order = merged["severity"].map(_SEVERITY_ORDER)
+    return merged.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 
 
 def _write(path: Path, out: Path, sheets: list, in_place: bool) -> None:

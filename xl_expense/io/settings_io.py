@@ -74,8 +74,8 @@ def settings_from_rows(rows: list[list[Any]]) -> tuple[dict[str, Any], list[str]
     return values, ignored
 
 
-def read_settings_sheet(path: str | Path) -> tuple[dict[str, Any], list[str]] | None:
-    """Key/value pairs from the workbook's Settings sheet, or None when it has none."""
+def settings_sheet_rows(path: str | Path) -> list[list[Any]] | None:
+    """The rows of the workbook's ``设置``/``Settings`` sheet, or None when it has none."""
     names = set(all_langs("sheet.settings"))
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(path))
@@ -85,10 +85,15 @@ def read_settings_sheet(path: str | Path) -> tuple[dict[str, Any], list[str]] | 
         sheet_name = next((n for n in book.sheet_names if n.strip() in names), None)
         if sheet_name is None:
             return None
-        rows = book.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+        return book.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
     finally:
         book.close()
-    return settings_from_rows(rows)
+
+
+def read_settings_sheet(path: str | Path) -> tuple[dict[str, Any], list[str]] | None:
+    """Key/value pairs from the workbook's Settings sheet, or None when it has none."""
+    rows = settings_sheet_rows(path)
+    return None if rows is None else settings_from_rows(rows)
 
 
 def read_settings_toml(path: str | Path) -> dict[str, Any]:

@@ -1,0 +1,97 @@
+"""Read a budget workbook (made from ``workbook_templates/``) into the core's budget objects.
+
+The template's contract (``workbook_templates/README.md``): the Tables ``XE_Budget`` (category,
+unit, twelve months, year total) and ``XE_Controls`` (category, annual action, monthly action),
+and the Settings rows 预算年度 / 预算口径 / 预算预警线 / 预算控制线. Columns are taken by
+position inside the Tables, so renaming a header in Excel does not break the reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import python_calamine
+
+from xl_expense.core.budget import MONTHS, UNIT_COLUMNS, empty_budget
+from xl_expense.core.budget_monitor import ControlPolicy
+from xl_expense.errors import SettingsError
+from xl_expense.io.budget_template import (
+    BUDGET_SETTING_LABELS,
+    DEFAULT_STOP_PCT,
+    DEFAULT_WARN_PCT,
+    TABLE_BUDGET,
+    TABLE_CONTROLS,
+)
+from xl_expense.io.settings_io import settings_sheet_rows
+from xl_expense.schema import normalize_header
+
+
+@dataclass(frozen=True)
+class BudgetBook:
+    """The budget of a workbook and how it is controlled."""
+
+    budget: pd.DataFrame
+    year: int
+    budget_by: str
+    policy: ControlPolicy
+
+
+def _table_rows(book: python_calamine.CalamineWorkbook, name: str) -> list[list] | None:
+    if name not in (book.table_names or []):
+        return None
+    return book.get_table_by_name(name).to_python()
+
+
+def _budget_frame(rows: list[list]) -> pd.DataFrame:
+    """XE_Budget rows → the core's budget shape; blank lines (Excel's empty row) are dropped."""
+    lines = [r for r in rows if len(r) >= 14 and str(r[0]).strip() and str(r[1]).strip()]
+    if not lines:
+        return empty_budget()
+    frame = pd.DataFrame({"category": [str(r[0]).strip() for r in lines], "unit": [str(r[1]).strip() for r in lines]})
+    for i, month in enumerate(MONTHS):
+        frame[month] = pd.to_numeric(pd.Series([r[2 + i] for r in lines]), errors="coerce").fillna(0.0)
+    return frame
+
+
+def _budget_settings(path: Path) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for row in settings_sheet_rows(path) or []:
+        if len(row) > 1 and (key := BUDGET_SETTING_LABELS.get(normalize_header(row[0]))):
+            values[key] = row[1]
+    return values
+
+
+def read_budget_book(path: str | Path) -> BudgetBook | None:
+    """The workbook's budget, or None when it has no ``XE_Budget`` Table (a plain ledger)."""
+    path = Path(path)
+    try:
+        book = python_calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
+    except Exception:  # not a workbook with tables: the ledger reader reports real problems
+        return None
+    try:
+        budget_rows = _table_rows(book, TABLE_BUDGET)
+        if budget_rows is None:
+            return None
+        controls = _table_rows(book, TABLE_CONTROLS) or []
+    finally:
+        book.close()
+    values = _budget_settings(path)
+    try:
+        year = int(float(values["year"]))
+        budget_by = str(values.get("budget_by") or "department").strip()
+        warn = float(values.get("warn_pct") or DEFAULT_WARN_PCT)
+        stop = float(values.get("stop_pct") or DEFAULT_STOP_PCT)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SettingsError("the budget year (预算年度 / Budget year) is missing or not a number",
+                            "fill it in on the Settings sheet", str(path)) from exc
+    if budget_by not in UNIT_COLUMNS:
+        raise SettingsError(f"预算口径 / budget by is {budget_by!r}", "use department, project or stage", str(path))
+    actions = [r for r in controls if len(r) >= 3 and str(r[0]).strip()]
+    policy = ControlPolicy(
+        warn_pct=warn, stop_pct=stop,
+        annual_action={str(r[0]).strip(): str(r[1]).strip() for r in actions if str(r[1]).strip()},
+        monthly_action={str(r[0]).strip(): str(r[2]).strip() for r in actions if str(r[2]).strip()},
+    )
+    return BudgetBook(_budget_frame(budget_rows), year, budget_by, policy)
