@@ -15,3 +15,16 @@ def make_findings(rows: list[dict]) -> pd.DataFrame:
             df[col] = None
     df["row"] = df["row"].astype("Int64")
     return df[list(FINDING_COLUMNS)]
+
+
+def make_budget(lines: dict[tuple[str, str], list[float] | float]) -> pd.DataFrame:
+    """A budget from {(category, unit): 12 monthly amounts or one flat monthly amount}."""
+    import numpy as np
+
+    from xl_expense.core.budget import MONTHS
+
+    rows = []
+    for (category, unit), months in lines.items():
+        values = [float(months)] * 12 if np.isscalar(months) else [float(v) for v in months]
+        rows.append({"category": category, "unit": unit, **dict(zip(MONTHS, values))})
+    return pd.DataFrame(rows)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from tests.factories import make_budget
 from xl_expense import schema
 from xl_expense.core.audit.registry import example_ledger
 from xl_expense.core.budget import MONTHS, BudgetError
@@ -23,14 +23,6 @@ from xl_expense.errors import SettingsError
 
 AS_OF = dt.date(2026, 3, 15)  # 31 + 28 + 15 = day 74 of 2026
 
-
-def make_budget(lines: dict[tuple[str, str], list[float] | float]) -> pd.DataFrame:
-    """A budget from {(category, unit): 12 monthly amounts or one flat monthly amount}."""
-    rows = []
-    for (category, unit), months in lines.items():
-        values = [float(months)] * 12 if np.isscalar(months) else [float(v) for v in months]
-        rows.append({"category": category, "unit": unit, **dict(zip(MONTHS, values))})
-    return pd.DataFrame(rows)
 
 
 def daily(category: str, amount: float, start: str, end: str, department: str = "销售一部") -> list[dict]:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
+from tests.factories import make_budget
 from xl_expense.core.budget import MONTHS, BudgetError
 from xl_expense.core.budget_transfer import (
     LOG_COLUMNS,
@@ -25,13 +26,6 @@ from xl_expense.core.budget_transfer import (
 
 TIME = dt.datetime(2026, 3, 15, 9, 30)
 
-
-def make_budget(lines: dict[tuple[str, str], list[float] | float]) -> pd.DataFrame:
-    rows = []
-    for (category, unit), months in lines.items():
-        values = [float(months)] * 12 if np.isscalar(months) else [float(v) for v in months]
-        rows.append({"category": category, "unit": unit, **dict(zip(MONTHS, values))})
-    return pd.DataFrame(rows)
 
 
 @pytest.fixture
