@@ -191,6 +191,99 @@ def template_budget(year: int, lang: str, departments: str | None, categories: s
     click.echo(f"written / 已写入: {path}")
 
 
+def _print_table(frame: Any, columns: list[str], limit: int = 15) -> None:
+    """The first rows of a result, one line each, for the terminal."""
+    for record in frame[columns].head(limit).itertuples(index=False):
+        click.echo("  " + " | ".join("" if v is None else str(v) for v in record))
+    if len(frame) > limit:
+        click.echo(f"  … {len(frame) - limit} more in the workbook")
+
+
+_OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                       help="Where to write (default: a new file next to the input).")
+_IN_PLACE = click.option("--in-place", is_flag=True, help="Write into the input itself.")
+_LANG = click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of the added sheets.")
+
+
+@cli.command("fill-budget")
+@click.argument("template", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--history", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Last year's ledger (any ledger the audit reads).")
+@click.option("--targets", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sales targets per unit (部门 | 目标收入 [| 月份]); budget = target × expense ratio.")
+@click.option("--growth", type=float, default=0.0, show_default=True, help="Growth on last year, e.g. 0.08.")
+@click.option("--ratio", "expense_ratio", type=float, help="Expense ratio (费用率) for targets, e.g. 0.03.")
+@click.option("--round", "round_to", type=float, default=100.0, show_default=True, help="Round to this unit.")
+@_OUTPUT
+@_LANG
+@_IN_PLACE
+@user_errors
+def fill_budget_cmd(template: Path, history: Path, targets: Path | None, growth: float, expense_ratio: float | None,
+                    round_to: float, output: Path | None, lang: str | None, in_place: bool) -> None:
+    """Fill the budget in TEMPLATE from last year's ledger, by growth or by sales targets."""
+    from xl_expense.budget_workflows import fill_budget_workbook
+
+    result = fill_budget_workbook(template, history, output, targets=targets, growth=growth,
+                                  expense_ratio=expense_ratio, round_to=round_to, lang=lang, in_place=in_place)
+    click.echo(f"{len(result.table):,} budget lines filled / 已填充预算行, "
+               f"total {result.table['budget_total'].sum():,.2f}")
+    click.echo(f"written / 已写入: {result.output}")
+
+
+@cli.command()
+@click.argument("book", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Day the numbers are to (default today).")
+@_OUTPUT
+@_LANG
+@_IN_PLACE
+@user_errors
+def monitor(book: Path, as_of: Any, output: Path | None, lang: str | None, in_place: bool) -> None:
+    """Budget used %, remaining, forecasts and overrun alerts for every line of BOOK (sheet 预警/Alerts)."""
+    from xl_expense.budget_workflows import monitor_workbook
+
+    result = monitor_workbook(book, output, as_of=as_of.date() if as_of else None, lang=lang, in_place=in_place)
+    alerts = result.table
+    urgent = alerts[alerts["status"] != "ok"]
+    click.echo(f"{len(alerts):,} lines, {len(urgent):,} need attention / 需关注; "
+               f"{int((result.findings['severity'] == 'error').sum())} budget_overrun errors")
+    _print_table(urgent, ["line", "status", "message"])
+    click.echo(f"written / 已写入: {result.output}")
+
+
+@cli.command()
+@click.argument("book", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from", "from_line", metavar="类别|单元", help="Line that gives, e.g. '差旅费|华东销售部'.")
+@click.option("--to", "to_line", metavar="类别|单元", help="Line that receives.")
+@click.option("--amount", type=float, help="Amount to move.")
+@click.option("--month", type=click.IntRange(1, 12), help="Only this month (default: spread over open months).")
+@click.option("--reason", default="", help="Why (written to the log).")
+@click.option("--approver", default="", help="Who approved (written to the log).")
+@click.option("--carry-forward", is_flag=True, help="Move unused budget of closed months into later months.")
+@click.option("--dry-run", is_flag=True, help="Show the effect; change nothing.")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Day the spend is to (default today).")
+@_OUTPUT
+@_LANG
+@_IN_PLACE
+@user_errors
+def transfer(book: Path, from_line: str | None, to_line: str | None, amount: float | None, month: int | None,
+             reason: str, approver: str, carry_forward: bool, dry_run: bool, as_of: Any, output: Path | None,
+             lang: str | None, in_place: bool) -> None:
+    """Move budget between lines of BOOK, logged in 调整记录/Adjustments; totals always balance."""
+    from xl_expense.budget_workflows import transfer_workbook
+
+    result = transfer_workbook(book, output, from_line=from_line, to_line=to_line, amount=amount, month=month,
+                               reason=reason, approver=approver, carry_forward_unused=carry_forward,
+                               dry_run=dry_run, as_of=as_of.date() if as_of else None, lang=lang,
+                               in_place=in_place)
+    if dry_run:
+        click.echo("dry run / 预演 (nothing written):")
+        click.echo(result.table.to_string(index=False))
+        return
+    click.echo(f"{len(result.table):,} transfer rows logged / 已记录, "
+               f"amount {result.table['amount'].astype(float).sum():,.2f}")
+    click.echo(f"written / 已写入: {result.output}")
+
+
 def main() -> None:
     """Entry point of the ``xl-expense`` console script."""
     cli(prog_name="xl-expense")

@@ -30,12 +30,23 @@ from xl_expense.schema import normalize_header
 
 @dataclass(frozen=True)
 class BudgetBook:
-    """The budget of a workbook and how it is controlled."""
+    """The budget of a workbook, how it is controlled, and where its lines sit in the sheet.
+
+    ``rows[i]`` is the Excel row of ``budget.iloc[i]``; ``first_col`` the 1-based column of
+    the Table's category column (months follow the unit column); ``last_row`` the Table's
+    last row, below which new lines are added.
+    """
 
     budget: pd.DataFrame
     year: int
     budget_by: str
     policy: ControlPolicy
+    sheet: str = ""
+    rows: tuple[int, ...] = ()
+    first_col: int = 1
+    header_row: int = 1
+    last_row: int = 1
+    width: int = 15
 
 
 def _table_rows(book: python_calamine.CalamineWorkbook, name: str) -> list[list] | None:
@@ -44,9 +55,13 @@ def _table_rows(book: python_calamine.CalamineWorkbook, name: str) -> list[list]
     return book.get_table_by_name(name).to_python()
 
 
+def _is_line(row: list) -> bool:
+    return len(row) >= 14 and bool(str(row[0]).strip()) and bool(str(row[1]).strip())
+
+
 def _budget_frame(rows: list[list]) -> pd.DataFrame:
     """XE_Budget rows → the core's budget shape; blank lines (Excel's empty row) are dropped."""
-    lines = [r for r in rows if len(r) >= 14 and str(r[0]).strip() and str(r[1]).strip()]
+    lines = [r for r in rows if _is_line(r)]
     if not lines:
         return empty_budget()
     frame = pd.DataFrame({"category": [str(r[0]).strip() for r in lines], "unit": [str(r[1]).strip() for r in lines]})
@@ -74,6 +89,12 @@ def read_budget_book(path: str | Path) -> BudgetBook | None:
         budget_rows = _table_rows(book, TABLE_BUDGET)
         if budget_rows is None:
             return None
+        table = book.get_table_by_name(TABLE_BUDGET)
+        # calamine's positions are 0-based and cover the data rows: the header is just above.
+        (first_data, first_col), (end_row, end_col) = table.start, table.end
+        layout = {"sheet": table.sheet, "first_col": first_col + 1, "header_row": first_data,
+                  "last_row": end_row + 1, "width": end_col - first_col + 1,
+                  "rows": tuple(first_data + 1 + i for i, r in enumerate(budget_rows) if _is_line(r))}
         controls = _table_rows(book, TABLE_CONTROLS) or []
     finally:
         book.close()
@@ -94,4 +115,4 @@ def read_budget_book(path: str | Path) -> BudgetBook | None:
         annual_action={str(r[0]).strip(): str(r[1]).strip() for r in actions if str(r[1]).strip()},
         monthly_action={str(r[0]).strip(): str(r[2]).strip() for r in actions if str(r[2]).strip()},
     )
-    return BudgetBook(_budget_frame(budget_rows), year, budget_by, policy)
+    return BudgetBook(_budget_frame(budget_rows), year, budget_by, policy, **layout)

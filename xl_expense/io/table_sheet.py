@@ -1,0 +1,70 @@
+"""One DataFrame as an Excel Table on a sheet of its own: the shape of most sheets we add.
+
+Alerts, the budget basis, the adjustments log: each is a filterable Table with a frozen,
+labelled header, number formats per column and sensible widths. Values only; ledger text
+stays text (the writer never turns a string into a formula).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from xl_expense.io.sheet_model import Block, CondFormat, NewSheet, TableSpec
+from xl_expense.io.sheet_xml import col_letter
+
+#: Column width by style key (characters); text columns are sized from their content.
+_WIDTHS = {"money": 14.0, "percent": 9.0, "date": 11.0, "datetime": 18.0, "int": 8.0, "score": 8.0}
+
+
+def _cell(value: object) -> object:
+    """NaN/NaT/NA become empty cells; numpy scalars become Python ones."""
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
+def table_sheet(name: str, frame: pd.DataFrame, *, headers: Mapping[str, str], table_name: str,
+                styles: Mapping[str, str] | None = None, highlights: Sequence[tuple[str, str, str]] = (),
+                tab_color: str | None = None) -> NewSheet:
+    """``frame``'s columns (in ``headers`` order, labelled by it) as the Table ``table_name``.
+
+    ``highlights``: (column, formula on that column's first data cell, highlight key) for
+    conditional formatting over the whole column, e.g. ``("status", '$H2="stop"', "error")``;
+    the placeholder ``{col}`` in the formula is replaced by the column letter.
+    """
+    columns = list(headers)
+    styles = dict(styles or {})
+    rows = [[_cell(v) for v in record] for record in frame[columns].itertuples(index=False, name=None)]
+    if not rows:  # Excel wants a Table to have at least one data row
+        rows = [[None] * len(columns)]
+    last_row = len(rows) + 1
+    last_col = col_letter(len(columns))
+    sheet = NewSheet(
+        name,
+        blocks=[Block(1, 1, [[headers[c] for c in columns]]),
+                Block(2, 1, rows, styles=[styles.get(c) for c in columns])],
+        freeze="A2",
+        tables=[TableSpec(table_name, f"A1:{last_col}{last_row}")],
+        tab_color=tab_color,
+    )
+    for i, column in enumerate(columns, start=1):
+        style = styles.get(column)
+        if style in _WIDTHS:
+            width = _WIDTHS[style]
+        else:
+            longest = max([len(str(headers[column]))] + [len(str(r[i - 1])) for r in rows[:200] if r[i - 1]])
+            width = min(max(8.0, longest * 1.6 + 2), 60.0)
+        sheet.col_widths[i] = width
+    for column, formula, highlight in highlights:
+        letter = col_letter(columns.index(column) + 1)
+        sheet.cond_formats.append(CondFormat(f"A2:{last_col}{last_row}", formula.format(col=letter), highlight))
+    return sheet
