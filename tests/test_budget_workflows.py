@@ -166,3 +166,61 @@ def test_cli_transfer_and_monitor(book: Path, tmp_path: Path) -> None:
     mon = runner.invoke(cli, ["monitor", str(book), "--as-of", "2027-03-31", "-o", str(tmp_path / "m.xlsx")])
     assert mon.exit_code == 0, mon.output
     assert "差旅费|华东销售部" in mon.output
+
+
+def _unit_table(path: Path, header: list[str], rows: list[list]) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(header)
+    for row in rows:
+        wb.active.append(row)
+    wb.save(path)
+    return path
+
+
+DEPARTMENTS = ("华东销售部", "华南销售部", "华北销售部", "西南销售部", "大客户部")
+
+
+def test_fill_by_targets_and_given_ratio(tmp_path: Path, demo_workbook: Path) -> None:
+    before = sha(TEMPLATE)
+    targets = _unit_table(tmp_path / "targets.xlsx", ["部门", "目标收入"],
+                          [[d, 1_000_000.0 * (i + 1)] for i, d in enumerate(DEPARTMENTS)])
+    out = tmp_path / "filled.xlsx"
+    result = fill_budget_workbook(TEMPLATE, demo_workbook, out, targets=targets, expense_ratio=0.03)
+    assert sha(TEMPLATE) == before
+    filled = read_budget_book(out).budget
+    per_unit = filled.assign(total=year_total(filled)).groupby("unit")["total"].sum()
+    for i, department in enumerate(DEPARTMENTS):
+        assert per_unit[department] == pytest.approx(30_000.0 * (i + 1), abs=0.001), department
+    assert set(result.table["method"]) <= {"target×ratio", "category fallback"}
+
+
+def test_fill_ratio_from_history_revenue_via_cli(tmp_path: Path, demo_workbook: Path) -> None:
+    from xl_expense.io.ledger_reader import read_ledger
+
+    ledger = read_ledger(demo_workbook)
+    spend = ledger[ledger["date"].dt.year == 2025].groupby("department")["amount"].sum()
+    revenue = _unit_table(tmp_path / "rev.xlsx", ["部门", "收入"], [[d, float(spend[d]) * 50] for d in DEPARTMENTS])
+    targets = _unit_table(tmp_path / "targets.xlsx", ["department", "revenue"], [[d, 2_000_000.0] for d in DEPARTMENTS])
+    out = tmp_path / "filled.xlsx"
+    result = CliRunner().invoke(cli, ["fill-budget", str(TEMPLATE), "--history", str(demo_workbook), "--targets",
+                                      str(targets), "--revenue", str(revenue), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    filled = read_budget_book(out).budget
+    per_unit = filled.assign(total=year_total(filled)).groupby("unit")["total"].sum()
+    assert per_unit["华东销售部"] == pytest.approx(2_000_000.0 / 50, abs=100)  # ratio 2 %, rounded to 100s
+
+
+def test_fill_reports_a_bad_targets_file(tmp_path: Path, demo_workbook: Path) -> None:
+    targets = _unit_table(tmp_path / "t.xlsx", ["部门", "备注"], [["华东销售部", "x"]])
+    result = CliRunner().invoke(cli, ["fill-budget", str(TEMPLATE), "--history", str(demo_workbook),
+                                      "--targets", str(targets), "-o", str(tmp_path / "o.xlsx")])
+    assert result.exit_code == 1 and "目标收入" in result.output and not (tmp_path / "o.xlsx").exists()
+
+
+def test_budget_api_mirrors_the_commands() -> None:
+    import xl_expense
+
+    for name in ("fill_budget_workbook", "monitor_workbook", "transfer_workbook", "make_budget_template"):
+        assert callable(getattr(xl_expense, name)) and name in xl_expense.__all__

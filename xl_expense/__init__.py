@@ -25,6 +25,14 @@ def __getattr__(name: str):
         from xl_expense.core.audit import run_audit
 
         return run_audit
+    if name in ("fill_budget_workbook", "monitor_workbook", "transfer_workbook"):
+        from xl_expense import budget_workflows
+
+        return getattr(budget_workflows, name)
+    if name == "make_budget_template":
+        from xl_expense.io.budget_template import make_budget_template
+
+        return make_budget_template
     if name == "write_demo_workbook":
         from xl_expense.demo import write_demo_workbook
 
@@ -38,6 +46,10 @@ __all__ = [
     "XlExpenseError",
     "__version__",
     "audit_workbook",
+    "fill_budget_workbook",
+    "make_budget_template",
+    "monitor_workbook",
+    "transfer_workbook",
     "load_ledger",
     "read_ledger",
     "run_audit",

@@ -319,31 +319,50 @@ def _check_replay(original: pd.DataFrame, log: pd.DataFrame, current: pd.DataFra
 
 # --- fill ------------------------------------------------------------------------------------
 
-def _read_targets(path: Path) -> pd.DataFrame:
-    """Sales targets: a sheet/CSV with unit (部门/项目/销售阶段) and revenue (目标收入), optional month."""
+#: Headers of the small tables fill-budget reads (targets, historical revenue, weights).
+_TABLE_ALIASES = {
+    "unit": ("部门", "项目", "销售阶段", "单元", "department", "project", "stage", "unit"),
+    "revenue": ("目标收入", "销售目标", "收入", "目标", "营业收入", "revenue", "target", "sales target"),
+    "month": ("月份", "月", "month"),
+    "category": ("费用类别", "类别", "category"),
+    "weight": ("权重", "分配权重", "weight"),
+}
+_NUMERIC = ("revenue", "month", "weight")
+
+
+def _read_unit_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    """A small per-unit table (sales targets, last year's revenue, allocation weights).
+
+    The first sheet (or the CSV) with a header row naming at least the ``required``
+    columns, in Chinese or English; optional columns (month, category) are used when present.
+    """
     from xl_expense.io.ledger_reader import csv_rows
 
-    aliases = {"unit": ("部门", "项目", "销售阶段", "单元", "department", "project", "stage", "unit"),
-               "revenue": ("目标收入", "销售目标", "收入", "目标", "revenue", "target", "sales target"),
-               "month": ("月份", "月", "month")}
     if path.suffix.lower() == ".csv":
         rows = csv_rows(path)
     else:
+        check_package(path)
         book = python_calamine.CalamineWorkbook.from_path(str(path))
         try:
             rows = book.get_sheet_by_index(0).to_python()
         finally:
             book.close()
     header = [str(h).strip().lower() for h in rows[0]] if rows else []
-    index = {key: next((i for i, h in enumerate(header) if h in names), None) for key, names in aliases.items()}
-    if index["unit"] is None or index["revenue"] is None:
-        raise BudgetError(f"targets file needs a unit column and a revenue column (found: {', '.join(header)})",
-                          "head them 部门 and 目标收入 (or department and revenue)", str(path))
-    frame = pd.DataFrame({"unit": [str(r[index["unit"]]).strip() for r in rows[1:] if r[index["unit"]] != ""],
-                          "revenue": [r[index["revenue"]] for r in rows[1:] if r[index["unit"]] != ""]})
-    frame["revenue"] = pd.to_numeric(frame["revenue"], errors="coerce")
-    if index["month"] is not None:
-        frame["month"] = [int(float(r[index["month"]])) for r in rows[1:] if r[index["unit"]] != ""]
+    index = {key: next((i for i, h in enumerate(header) if h in names), None)
+             for key, names in _TABLE_ALIASES.items()}
+    missing = [key for key in required if index[key] is None]
+    if missing:
+        wanted = " and ".join(f"{_TABLE_ALIASES[k][0]}/{_TABLE_ALIASES[k][-1]}" for k in missing)
+        raise BudgetError(f"no {wanted} column (found: {', '.join(header) or 'nothing'})",
+                          f"head the columns {wanted}", str(path))
+    body = [r for r in rows[1:] if str(r[index["unit"]]).strip()]
+    frame = pd.DataFrame({key: [r[i] for r in body] for key, i in index.items() if i is not None})
+    frame["unit"] = frame["unit"].astype(str).str.strip()
+    for key in _NUMERIC:
+        if key in frame:
+            frame[key] = pd.to_numeric(frame[key], errors="coerce")
+    if "month" in frame:
+        frame["month"] = frame["month"].astype("Int64")
     return frame
 
 
@@ -355,13 +374,18 @@ def fill_budget_workbook(
     targets: str | Path | None = None,
     growth: float = 0.0,
     expense_ratio: float | Mapping[str, float] | None = None,
+    revenue: str | Path | None = None,
+    weights: str | Path | None = None,
     round_to: float = 100.0,
     lang: str | None = None,
     in_place: bool = False,
 ) -> BudgetRunResult:
     """Fill the Budget Table from last year's ledger (× growth, or sales targets × expense ratio).
 
-    Every line's basis is written on 测算依据/Basis; months follow last year's seasonality and
+    ``targets`` (unit, revenue [, month]) are this year's sales targets; the expense ratio
+    (费用率) is ``expense_ratio`` or last year's spend ÷ ``revenue`` (unit, revenue);
+    ``weights`` (unit, weight [, category]) allocate across projects or sales stages. Every
+    line's basis is written on 测算依据/Basis; months follow last year's seasonality and
     are rounded to ``round_to`` with line and grand totals kept exactly.
     """
     path = Path(template)
@@ -370,9 +394,12 @@ def fill_budget_workbook(
         book = _open_budget(path)
         lang = _lang(path, lang)
         history_ledger = load_ledger(history).df
-        target_frame = _read_targets(Path(targets)) if targets else None
+        tables = {name: _read_unit_table(Path(source), required) if source else None
+                  for name, source, required in (("targets", targets, ("unit", "revenue")),
+                                                 ("revenue", revenue, ("unit", "revenue")),
+                                                 ("weights", weights, ("unit", "weight")))}
         budget, basis = fill_budget(history_ledger, year=book.year, unit_by=book.budget_by, growth=growth,
-                                    targets=target_frame, expense_ratio=expense_ratio, round_to=round_to)
+                                    expense_ratio=expense_ratio, round_to=round_to, **tables)
         # Lines of the template that history does not know keep their place, at zero.
         missing = book.budget[~line_key(book.budget).isin(set(line_key(budget)))].copy()
         missing[list(MONTHS)] = 0.0

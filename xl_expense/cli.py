@@ -213,18 +213,24 @@ _LANG = click.option("--lang", type=click.Choice(["zh", "en"]), help="Language o
               help="Sales targets per unit (部门 | 目标收入 [| 月份]); budget = target × expense ratio.")
 @click.option("--growth", type=float, default=0.0, show_default=True, help="Growth on last year, e.g. 0.08.")
 @click.option("--ratio", "expense_ratio", type=float, help="Expense ratio (费用率) for targets, e.g. 0.03.")
+@click.option("--revenue", type=click.Path(dir_okay=False, path_type=Path),
+              help="Last year's revenue per unit (部门 | 收入): the expense ratio then comes from history.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Allocation weights across projects / sales stages (项目 | 权重 [| 费用类别]).")
 @click.option("--round", "round_to", type=float, default=100.0, show_default=True, help="Round to this unit.")
 @_OUTPUT
 @_LANG
 @_IN_PLACE
 @user_errors
 def fill_budget_cmd(template: Path, history: Path, targets: Path | None, growth: float, expense_ratio: float | None,
-                    round_to: float, output: Path | None, lang: str | None, in_place: bool) -> None:
+                    revenue: Path | None, weights: Path | None, round_to: float, output: Path | None,
+                    lang: str | None, in_place: bool) -> None:
     """Fill the budget in TEMPLATE from last year's ledger, by growth or by sales targets."""
     from xl_expense.budget_workflows import fill_budget_workbook
 
     result = fill_budget_workbook(template, history, output, targets=targets, growth=growth,
-                                  expense_ratio=expense_ratio, round_to=round_to, lang=lang, in_place=in_place)
+                                  expense_ratio=expense_ratio, revenue=revenue, weights=weights,
+                                  round_to=round_to, lang=lang, in_place=in_place)
     click.echo(f"{len(result.table):,} budget lines filled / 已填充预算行, "
                f"total {result.table['budget_total'].sum():,.2f}")
     click.echo(f"written / 已写入: {result.output}")

@@ -390,3 +390,17 @@ def test_weights_are_validated(target_ledger):
             {"unit": ["P1"], "weight": [1.0], "category": ["差旅"]}))
     with pytest.raises(BudgetError, match="all zero"):
         fill_budget(target_ledger, year=2026, weights=pd.DataFrame({"unit": ["P1"], "weight": [0.0]}))
+
+
+def test_unit_totals_survive_rounding_exactly() -> None:
+    """Rounding is level by level: a unit's round target × ratio is not nudged by its neighbours."""
+    from xl_expense.core.budget_fill import _round_budget
+
+    computed = np.array([333.4, 333.3, 333.3, 250.0, 250.0, 250.0, 250.0])
+    units = np.array(["东", "东", "东", "南", "南", "南", "南"], dtype=object)
+    shares = np.full((7, 12), 1 / 12)
+    totals, months = _round_budget(computed, shares, 100.0, units)
+    assert totals[:3].sum() == 1000.0 and totals[3:].sum() == 1000.0
+    assert months.sum(axis=1).tolist() == totals.tolist()
+    flat, _ = _round_budget(computed, shares, 100.0)
+    assert flat.sum() == 2000.0

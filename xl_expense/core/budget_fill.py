@@ -21,9 +21,10 @@ Three ways to get a line's annual amount:
 
 Months follow the line's own history when it has enough (see :func:`seasonality`), else its
 category across all units, else 1/12 each; a target given per month overrides both. Amounts
-are then rounded to a unit (e.g. ¥100) by the largest-remainder method, first the line totals
-against the grand total, then each line's months against the line total, so the rounded
-budget adds up exactly: no "rounding difference" line for finance to explain.
+are then rounded to a unit (e.g. ¥100) by the largest-remainder method, level by level: unit
+totals against the grand total, line totals against their unit's total, then each line's
+months against the line total, so the rounded budget adds up exactly at every level: no
+"rounding difference" line for finance to explain.
 """
 
 from __future__ import annotations
@@ -774,9 +775,24 @@ def _month_shares(plan: pd.DataFrame, actuals: pd.DataFrame, profiles: dict[str,
     return shares, source
 
 
-def _round_budget(computed: np.ndarray, shares: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Line totals rounded against the grand total, then months against each line total."""
-    totals = largest_remainder_round(computed, step)
+def _round_budget(computed: np.ndarray, shares: np.ndarray, step: float, units: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Totals rounded level by level, each against the rounded level above it.
+
+    Unit totals against the grand total, line totals against their unit's total, months
+    against their line's total: a department whose target × ratio is ¥30,000 gets exactly
+    ¥30,000, and the grand total is kept as well.
+    """
+    if units is None:
+        units = np.zeros(len(computed), dtype=object)
+    units = np.asarray(units, dtype=object)
+    names = list(dict.fromkeys(units.tolist()))
+    unit_sums = np.array([computed[units == name].sum() for name in names], dtype=float)
+    unit_totals = largest_remainder_round(unit_sums, step)
+    totals = np.zeros(len(computed))
+    for name, unit_total in zip(names, unit_totals):
+        members = units == name
+        totals[members] = largest_remainder_round(computed[members], step, total=unit_total)
     months = np.zeros((len(totals), 12))
     for position, (line_total, line_shares) in enumerate(zip(totals, shares)):
         months[position] = largest_remainder_round(line_shares, step, total=line_total)
@@ -840,9 +856,11 @@ def fill_budget(
     Notes
     -----
     Rounding preserves totals exactly: the grand total is the unrounded total rounded to
-    ``round_to`` (half up); the line totals are rounded against it by largest remainder, and
-    each line's months against its line total, so ``sum(m1..m12)`` of each line is its
-    ``budget_total`` and the lines add up to the rounded grand total.
+    ``round_to`` (half up); the unit totals are rounded against it by largest remainder, the
+    line totals against their unit's total, and each line's months against its line total, so
+    ``sum(m1..m12)`` of each line is its ``budget_total``, each unit's lines add up to its
+    rounded total (target × ratio stays exact when it is a round number) and the units add up
+    to the rounded grand total.
 
     Raises
     ------
@@ -874,7 +892,8 @@ def fill_budget(
     plan = plan.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
 
     shares, source = _month_shares(plan, actuals, profiles)
-    totals, months = _round_budget(plan["computed_total"].to_numpy(dtype=np.float64), shares, step)
+    totals, months = _round_budget(plan["computed_total"].to_numpy(dtype=np.float64), shares, step,
+                                   plan["unit"].to_numpy(dtype=object))
 
     budget = plan[list(KEY_COLUMNS)].astype(object).copy()
     budget[list(MONTHS)] = months
