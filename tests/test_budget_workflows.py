@@ -224,3 +224,18 @@ def test_budget_api_mirrors_the_commands() -> None:
 
     for name in ("fill_budget_workbook", "monitor_workbook", "transfer_workbook", "make_budget_template"):
         assert callable(getattr(xl_expense, name)) and name in xl_expense.__all__
+
+
+@needs_soffice
+def test_in_place_transfer_and_monitor_outputs_open_in_libreoffice(book: Path, tmp_path: Path) -> None:
+    from tests.libreoffice import CSV_ALL_SHEETS
+
+    transfer_workbook(book, from_line=SOUTH, to_line=EAST, amount=250.0, month=8, reason="in place",
+                      now=NOW, in_place=True)
+    assert _line(book, EAST)[7] == 1250.0
+    monitor_workbook(book, as_of=dt.date(2027, 3, 31), in_place=True)
+    produced = convert(book, CSV_ALL_SHEETS, tmp_path / "csv")
+    sheets = {p.stem.split("-", 1)[1] for p in produced}
+    assert {"预算", "执行", "调整记录", "原始预算", "预警"} <= sheets
+    log = next(p for p in produced if p.stem.endswith("-调整记录")).read_text(encoding="utf-8")
+    assert "in place" in log
