@@ -233,6 +233,7 @@ def test_in_place_transfer_and_monitor_outputs_open_in_libreoffice(book: Path, t
     transfer_workbook(book, from_line=SOUTH, to_line=EAST, amount=250.0, month=8, reason="in place",
                       now=NOW, in_place=True)
     assert _line(book, EAST)[7] == 1250.0
+    assert _line(book.with_name("budget.xlsx.bak"), EAST)[7] == 1000.0
     monitor_workbook(book, as_of=dt.date(2027, 3, 31), in_place=True)
     produced = convert(book, CSV_ALL_SHEETS, tmp_path / "csv")
     sheets = {p.stem.split("-", 1)[1] for p in produced}

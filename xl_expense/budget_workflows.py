@@ -46,6 +46,7 @@ from xl_expense.io.sheet_model import Formula, NewSheet
 from xl_expense.io.sheet_xml import col_letter
 from xl_expense.io.table_sheet import table_sheet
 from xl_expense.io.xlsx_package import add_sheets
+from xl_expense.workflows import resolve_output
 
 ALERT_HEADERS = {
     "zh": {"line": "预算行", "category": "费用类别", "unit": "单元", "planned_year": "全年预算",
@@ -93,15 +94,10 @@ class BudgetRunResult:
 # --- shared plumbing -----------------------------------------------------------------------
 
 def _output_for(path: Path, output: str | Path | None, in_place: bool, tag: str) -> Path:
-    """Where to write: the input itself only when asked; else ``<name>_<tag>.xlsx`` or ``output``."""
+    """Budget workbooks are packages we patch; the output rule is the audit's."""
     if path.suffix.lower() not in PACKAGE_SUFFIXES:
         raise XlExpenseError("a budget workbook must be .xlsx or .xlsm", "make one with: xl-expense template budget")
-    if in_place:
-        return path
-    out = Path(output) if output else path.with_name(f"{path.stem}_{tag}{path.suffix}")
-    if out.exists() and out.resolve() == path.resolve():
-        raise XlExpenseError("the output would overwrite the input", "choose another -o, or pass --in-place")
-    return out
+    return resolve_output(path, output, in_place, tag)
 
 
 def _open_budget(path: Path) -> BudgetBook:
@@ -153,7 +149,12 @@ def _budget_cells(book: BudgetBook, budget: pd.DataFrame) -> tuple[dict[str, obj
 
 def _write(path: Path, out: Path, book: BudgetBook, budget: pd.DataFrame | None, sheets: list[NewSheet],
            replace: set[str]) -> None:
-    """Budget numbers into their cells, then the added sheets; atomic, input untouched unless out == path."""
+    """Budget numbers into their cells, then the added sheets; atomic, input untouched unless out == path.
+
+    Writing in place keeps a ``.bak`` copy of the workbook as it was, as the audit does.
+    """
+    if out.exists() and out.resolve() == path.resolve():
+        shutil.copy2(path, path.with_name(path.name + ".bak"))
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".xl-expense-") as tmp:
         stage = Path(tmp, f"stage{path.suffix}")
         if budget is not None:
@@ -162,10 +163,6 @@ def _write(path: Path, out: Path, book: BudgetBook, budget: pd.DataFrame | None,
         else:
             shutil.copy2(path, stage)
         add_sheets(stage, out, sheets, replace=replace)
-
-
-def _fail_with_path(exc: XlExpenseError, path: Path) -> XlExpenseError:
-    return exc.with_path(str(path))
 
 
 # --- monitor ---------------------------------------------------------------------------------
@@ -196,7 +193,7 @@ def monitor_workbook(path: str | Path, output: str | Path | None = None, *, as_o
                                         ("status", f'${{col}}2="{warn}"', "warning")])
         _write(path, out, book, None, [sheet], set(all_langs("sheet.alerts")))
     except XlExpenseError as exc:
-        raise _fail_with_path(exc, path)
+        raise exc.with_path(str(path))
     return BudgetRunResult(path, out, alerts, budget_overrun_findings(alerts, lang, policy=book.policy))
 
 
@@ -302,7 +299,7 @@ def transfer_workbook(
         replace = set(all_langs("sheet.adjustments")) | set(all_langs("sheet.original_budget"))
         _write(path, out, book, new_budget, sheets, replace)
     except XlExpenseError as exc:
-        raise _fail_with_path(exc, path)
+        raise exc.with_path(str(path))
     return BudgetRunResult(path, out, new_log)
 
 
@@ -409,5 +406,5 @@ def fill_budget_workbook(
                             styles=_money_styles(headers))
         _write(path, out, book, full, [sheet], set(all_langs("sheet.basis")))
     except XlExpenseError as exc:
-        raise _fail_with_path(exc, path)
+        raise exc.with_path(str(path))
     return BudgetRunResult(path, out, basis)

@@ -57,10 +57,10 @@ class AuditResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def default_output(path: Path) -> Path:
-    """``<name>_audited.xlsx`` next to the input; ``.xlsm`` stays ``.xlsm`` (its macros survive)."""
+def default_output(path: Path, tag: str = "audited") -> Path:
+    """``<name>_<tag>.xlsx`` next to the input; ``.xlsm`` stays ``.xlsm`` (its macros survive)."""
     suffix = path.suffix.lower() if path.suffix.lower() in PACKAGE_SUFFIXES else ".xlsx"
-    return path.with_name(f"{path.stem}_audited{suffix}")
+    return path.with_name(f"{path.stem}_{tag}{suffix}")
 
 
 def file_sha256(path: Path) -> str:
@@ -72,13 +72,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _resolve_output(path: Path, output: str | Path | None, in_place: bool) -> Path:
+def resolve_output(path: Path, output: str | Path | None, in_place: bool, tag: str = "audited") -> Path:
+    """Where a workflow writes: the input itself only when asked, else ``output`` or the default.
+
+    Shared by every workflow so that "the input is never modified unless asked" holds in one place.
+    """
     if in_place:
         if path.suffix.lower() not in PACKAGE_SUFFIXES:
             raise OutputError(f"--in-place works only for {'/'.join(PACKAGE_SUFFIXES)} files",
-                              "drop --in-place; the audit is written to a new .xlsx", str(path))
+                              "drop --in-place; the result is written to a new .xlsx", str(path))
         return path
-    out = Path(output) if output else default_output(path)
+    out = Path(output) if output else default_output(path, tag)
     if out.exists() and out.resolve() == path.resolve():
         raise OutputError("the output would overwrite the input",
                           "choose another -o, or pass --in-place (keeps a .bak)", str(path))
@@ -114,7 +118,7 @@ def audit_workbook(
     try:
         if not path.is_file():
             raise XlExpenseError("file not found", "check the path and the file name")
-        out = _resolve_output(path, output, in_place)
+        out = resolve_output(path, output, in_place)
         check_package(path)
         settings, settings_source = load_settings(path, config, {"lang": lang})
         ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst, progress=progress)
