@@ -75,7 +75,7 @@ def test_run_record_names_version_hash_and_settings(demo_workbook: Path, tmp_pat
 
     result = xl_expense.audit_workbook(demo_workbook, tmp_path / "out.xlsx")
     record = result.run_record
-    assert record["tool"] == f"xl-expense {xl_expense.__version__}"
+    assert record["tool_version"] == f"xl-expense {xl_expense.__version__}"
     assert record["input_sha256"] == hashlib.sha256(demo_workbook.read_bytes()).hexdigest()
     assert record["settings"]["approval_limit"] == 5000 and record["settings_source"] == "sheet"
 
@@ -83,3 +83,16 @@ def test_run_record_names_version_hash_and_settings(demo_workbook: Path, tmp_pat
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError):
         xl_expense.no_such_function  # noqa: B018
+
+
+def test_findings_sheet_also_records_version_hash_and_settings(demo_workbook: Path, tmp_path: Path) -> None:
+    """Every audit sheet carries the run record, not only the summary."""
+    import python_calamine
+
+    result = xl_expense.audit_workbook(demo_workbook, tmp_path / "out.xlsx")
+    book = python_calamine.CalamineWorkbook.from_path(str(result.output))
+    for name in ("审计摘要", "审计明细"):
+        cells = [str(v) for row in book.get_sheet_by_name(name).to_python() for v in row]
+        assert result.run_record["input_sha256"] in cells, name
+        assert f"xl-expense {xl_expense.__version__}" in cells, name
+        assert "approval_limit" in cells or any("approval_limit=5000" in c for c in cells), name

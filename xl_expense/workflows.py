@@ -197,10 +197,12 @@ def _run_record(path: Path, ledger: Ledger, settings: Settings, source: dict[str
     import sklearn
 
     return {
-        "tool": f"xl-expense {__version__}",
-        "input": path.name,
+        "tool_version": f"xl-expense {__version__}",
+        "input_file": path.name,
         "input_sha256": file_sha256(path),
-        "sheet": ledger.sheet,
+        "time": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
+        "lang": settings.lang,
+        "ledger_sheet": ledger.sheet,
         "header_row": ledger.header_row,
         "table": ledger.table_name or "",
         "rows_read": int(len(ledger.df)),
@@ -208,7 +210,6 @@ def _run_record(path: Path, ledger: Ledger, settings: Settings, source: dict[str
         "settings_source": source["source"],
         "settings_ignored": ", ".join(source.get("ignored", [])),
         "settings": settings.to_dict(),
-        "time": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "pandas": pd.__version__,
         "scikit-learn": sklearn.__version__,

@@ -32,6 +32,7 @@ from xl_expense.io.sheet_model import (
     NewSheet,
     TableSpec,
 )
+from xl_expense.io.sheet_xml import parse_range
 from xl_expense.schema import SEVERITIES
 
 #: Excel's last row; a sheet cannot hold more (header + 1,048,575 findings).
@@ -553,6 +554,18 @@ def build_summary_sheet(
     )
 
 
+def _side_record(sheet: NewSheet, run_record: Mapping[str, Any], lang: str) -> Block:
+    """The run record beside the findings Table (one gap column), so this sheet alone also says
+    which tool, input (SHA-256) and settings produced it."""
+    _, _, _, last_col = parse_range(sheet.tables[0].ref)
+    keys = [k for k in _RUN_KEYS if k in run_record]
+    rows = [[i18n.t(f"run.{k}", lang), _setting_text(run_record[k])] for k in keys]
+    if run_record.get("settings"):
+        rows.append([i18n.t("run.settings", lang), _setting_text(run_record["settings"])])
+    sheet.col_widths.setdefault(last_col + 2, 18.0)
+    return Block(1, last_col + 2, rows, styles=["label", "text"])
+
+
 def build_audit_sheets(
     findings: pd.DataFrame,
     summary: Mapping[str, pd.DataFrame],
@@ -586,6 +599,8 @@ def build_audit_sheets(
         totals_rows = totals_rows if totals_rows is not None else ledger.totals_rows
     findings_sheet = build_findings_sheet(findings, lang=lang, ledger_sheet=ledger_sheet or "", columns=columns or {},
                                           notes=notes, rule_titles=rule_titles)
+    if run_record:
+        findings_sheet.blocks.append(_side_record(findings_sheet, run_record, lang))
     summary_sheet = build_summary_sheet(summary, lang=lang, benford=benford, preview=preview,
                                         rejected=rejected, totals_rows=totals_rows or (), run_record=run_record,
                                         orphan_notes=find_orphan_notes(findings, notes, lang),
