@@ -36,7 +36,7 @@ from xl_expense.core.budget_transfer import (
 )
 from xl_expense.errors import XlExpenseError
 from xl_expense.i18n import all_langs, t
-from xl_expense.io.budget_book import BudgetBook, read_budget_book
+from xl_expense.io.budget_book import BudgetBook, read_budget_book, table_rows
 from xl_expense.io.cell_patch import patch_cells
 from xl_expense.io.ledger_reader import load_ledger
 from xl_expense.io.plain_copy import PACKAGE_SUFFIXES
@@ -203,11 +203,12 @@ def _read_table(path: Path, name: str, columns: tuple[str, ...]) -> pd.DataFrame
     """A Table we wrote earlier (log, original budget) back as a DataFrame, by column position."""
     book = python_calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
     try:
-        if name not in (book.table_names or []):
-            return None
-        rows = [r for r in book.get_table_by_name(name).to_python() if any(v not in ("", None) for v in r)]
+        found = table_rows(book, name)
     finally:
         book.close()
+    if found is None:
+        return None
+    rows = [r for r in found if any(v not in ("", None) for v in r)]
     frame = pd.DataFrame([r[: len(columns)] for r in rows], columns=list(columns))
     return frame.replace({"": None})
 

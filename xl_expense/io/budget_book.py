@@ -49,7 +49,8 @@ class BudgetBook:
     width: int = 15
 
 
-def _table_rows(book: python_calamine.CalamineWorkbook, name: str) -> list[list] | None:
+def table_rows(book: python_calamine.CalamineWorkbook, name: str) -> list[list] | None:
+    """The data rows of the Table ``name`` in an open workbook (loaded with tables), or None."""
     if name not in (book.table_names or []):
         return None
     return book.get_table_by_name(name).to_python()
@@ -86,7 +87,7 @@ def read_budget_book(path: str | Path) -> BudgetBook | None:
     except Exception:  # not a workbook with tables: the ledger reader reports real problems
         return None
     try:
-        budget_rows = _table_rows(book, TABLE_BUDGET)
+        budget_rows = table_rows(book, TABLE_BUDGET)
         if budget_rows is None:
             return None
         table = book.get_table_by_name(TABLE_BUDGET)
@@ -95,7 +96,7 @@ def read_budget_book(path: str | Path) -> BudgetBook | None:
         layout = {"sheet": table.sheet, "first_col": first_col + 1, "header_row": first_data,
                   "last_row": end_row + 1, "width": end_col - first_col + 1,
                   "rows": tuple(first_data + 1 + i for i, r in enumerate(budget_rows) if _is_line(r))}
-        controls = _table_rows(book, TABLE_CONTROLS) or []
+        controls = table_rows(book, TABLE_CONTROLS) or []
     finally:
         book.close()
     values = _budget_settings(path)
