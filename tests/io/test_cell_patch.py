@@ -14,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 from openpyxl.worksheet.table import Table
 
-from tests.libreoffice import convert, needs_soffice
+from tests.libreoffice import CSV_ALL_SHEETS, convert, needs_soffice
 from xl_expense.errors import OutputError
 from xl_expense.io.cell_patch import patch_cells
 from xl_expense.io.sheet_model import Formula
@@ -454,3 +454,46 @@ def test_thousand_cells_in_a_100k_row_sheet(tmp_path: Path) -> None:
     assert len(got) == 100_000
     assert got[49][0] == 50.5 and got[50][0] == 51 and got[74][3] == "备注" and got[99_949][0] == 99_950.5
     assert changed_members(src, dst) == {SHEET1}
+
+
+def _table_book(path: Path) -> Path:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "明细"
+    ws.append(["日期", "金额"])
+    ws.append([dt.date(2026, 1, 5), 12.5])
+    ws.append([dt.date(2026, 1, 6), 30.0])
+    ws.add_table(Table(displayName="Ledger", ref="A1:B3"))
+    wb.save(path)
+    return path
+
+
+def test_new_columns_grow_a_table_to_the_right(tmp_path: Path) -> None:
+    src = _table_book(tmp_path / "t.xlsx")
+    dst = tmp_path / "out.xlsx"
+    cells = {"C1": "置信度", "D1": "来源", "C2": 0.9, "D2": "model", "D3": "=not a formula"}
+    patch_cells(src, dst, "明细", cells, new_columns={"ledger": ["置信度", "来源"]})
+    table = load_workbook(dst)["明细"].tables["Ledger"]
+    assert table.ref == "A1:D3"
+    assert [c.name for c in table.tableColumns] == ["日期", "金额", "置信度", "来源"]
+    assert [c.id for c in table.tableColumns] == [1, 2, 3, 4]
+    assert table.autoFilter.ref == "A1:D3"
+    assert calamine_rows(dst, "明细")[2][3] == "=not a formula"  # text, not a formula
+    assert changed_members(src, dst) == {SHEET1, "xl/tables/table1.xml"}
+
+
+def test_new_columns_refuse_a_duplicate_name_and_an_unknown_table(tmp_path: Path) -> None:
+    src = _table_book(tmp_path / "t.xlsx")
+    with pytest.raises(OutputError, match="already has a column named '金额'"):
+        patch_cells(src, tmp_path / "o.xlsx", "明细", {"C1": "金额"}, new_columns={"Ledger": ["金额"]})
+    with pytest.raises(OutputError, match="no Table named 'nope'"):
+        patch_cells(src, tmp_path / "o.xlsx", "明细", {"C1": "x"}, new_columns={"nope": ["x"]})
+
+
+@needs_soffice
+def test_grown_table_opens_in_libreoffice(tmp_path: Path) -> None:
+    src = _table_book(tmp_path / "t.xlsx")
+    dst = tmp_path / "out.xlsx"
+    patch_cells(src, dst, "明细", {"C1": "来源", "C2": "rule", "C3": "model"}, new_columns={"Ledger": ["来源"]})
+    [csv] = convert(dst, CSV_ALL_SHEETS, tmp_path / "lo")
+    assert csv.read_text(encoding="utf-8").splitlines()[:2] == ["日期,金额,来源", "2026-01-05,12.5,rule"]

@@ -7,7 +7,7 @@ this module rewrites only what must change:
 
 * the patched worksheet part — streamed once as bytes; only the ``<row>`` elements that
   hold a patched cell are rebuilt, every other byte of the part is kept;
-* the table parts whose ``ref`` the caller grows (``tables=``);
+* the table parts whose ``ref`` the caller grows (``tables=``, by rows or by new columns);
 * ``xl/workbook.xml`` when it lacks ``fullCalcOnLoad="1"`` (so Excel recomputes the formulas
   that depend on the new numbers when the file is opened), and ``xl/calcChain.xml`` with its
   relationship and content-type override when a formula cell was overwritten (Excel
@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import decimal
+import html
 import math
 import re
 from collections.abc import Mapping
@@ -79,7 +80,8 @@ _NUMBERS = (int, float, np.integer, np.floating, decimal.Decimal)
 # =========================================================================== public API
 
 def patch_cells(src: str | Path, dst: str | Path, sheet: str, cells: Mapping[str, object], *,
-                tables: Mapping[str, str] | None = None, style_from_above: bool = False) -> None:
+                tables: Mapping[str, str] | None = None, style_from_above: bool = False,
+                new_columns: Mapping[str, list[str]] | None = None) -> None:
     """Write ``src`` to ``dst`` with the values of ``cells`` (A1 reference → value) on ``sheet``.
 
     Values: ``int``/``float`` (and numpy/Decimal numbers) → number; ``bool`` → Excel boolean;
@@ -93,8 +95,11 @@ def patch_cells(src: str | Path, dst: str | Path, sheet: str, cells: Mapping[str
     else the column's) — or, with ``style_from_above``, the style of the cell in the same
     column of the nearest row above that exists in ``src`` (lines added below a Table then
     look like the Table's last line). ``tables`` maps a Table name on ``sheet`` to its new ref; only the last
-    row may change. A Table's calculated column is not filled in new rows: pass their
-    formulas as :class:`Formula` cells.
+    row may change, and the last column when ``new_columns`` names the columns added on the
+    right of that Table (their header cells must be among ``cells``, with the same text: Excel
+    requires a Table's header cells to equal its column names); a Table in ``new_columns`` but
+    not in ``tables`` keeps its rows. A Table's calculated column is
+    not filled in new rows: pass their formulas as :class:`Formula` cells.
 
     Every other zip member is copied byte for byte; ``dst`` may be ``src`` (the file is
     replaced atomically). Raises :class:`OutputError` for an unknown sheet or Table, a bad
@@ -105,7 +110,7 @@ def patch_cells(src: str | Path, dst: str | Path, sheet: str, cells: Mapping[str
     try:
         check_package(src)
         with _Package.open(src) as pkg:
-            plan = _plan(pkg, sheet, cells, dict(tables or {}), style_from_above)
+            plan = _plan(pkg, sheet, cells, dict(tables or {}), style_from_above, dict(new_columns or {}))
             tmp = _write_temp(dst, lambda fh: _write_zip(pkg, plan, fh))
         _commit(tmp, dst, mode_from=src)  # after closing src: Windows cannot replace an open file
     except XlExpenseError as exc:
@@ -115,7 +120,7 @@ def patch_cells(src: str | Path, dst: str | Path, sheet: str, cells: Mapping[str
 # =========================================================================== planning
 
 def _plan(pkg: _Package, sheet: str, cells: Mapping[str, object], tables: dict[str, str],
-          style_from_above: bool) -> _Plan:
+          style_from_above: bool, new_columns: dict[str, list[str]]) -> _Plan:
     wb = _Workbook(pkg)
     part = _sheet_part(pkg, wb, sheet)
     targets = _parse_targets(cells)
@@ -126,7 +131,7 @@ def _plan(pkg: _Package, sheet: str, cells: Mapping[str, object], tables: dict[s
         # The zip writer takes an iterable of chunks as well as bytes: no 400 MB join.
         plan.replaced[pkg.info(part).filename] = result.chunks  # type: ignore[assignment]
         formula_overwritten = result.formula_overwritten
-    for table_part, new_text in _table_edits(pkg, part, sheet, tables).items():
+    for table_part, new_text in _table_edits(pkg, part, sheet, tables, new_columns).items():
         plan.replaced[pkg.info(table_part).filename] = new_text
     if formula_overwritten:
         _drop_calc_chain(pkg, wb, plan)
@@ -568,9 +573,12 @@ def _splice(data: bytes, edits: list[tuple[int, int, bytes]]) -> list:
 
 # =========================================================================== tables
 
-def _table_edits(pkg: _Package, sheet_part: str, sheet: str, tables: dict[str, str]) -> dict[str, bytes]:
-    """New bytes of each table part whose ref changes (only the last row may move)."""
-    if not tables:
+def _table_edits(pkg: _Package, sheet_part: str, sheet: str, tables: dict[str, str],
+                 new_columns: dict[str, list[str]] | None = None) -> dict[str, bytes]:
+    """New bytes of each table part whose ref changes (the last row, and the last column by
+    the columns named in ``new_columns``)."""
+    new_columns = {k.casefold(): v for k, v in (new_columns or {}).items()}
+    if not tables and not new_columns:
         return {}
     found = {}
     for rel in pkg.rels(sheet_part):
@@ -584,14 +592,23 @@ def _table_edits(pkg: _Package, sheet_part: str, sheet: str, tables: dict[str, s
                 by_name.setdefault(attrib[key].casefold(), part)
     out: dict[str, bytes] = {}
     new_refs: dict[str, tuple[int, int, int, int]] = {}
+    tables = dict(tables)
+    for key, added in new_columns.items():  # columns added without a new row count: same rows
+        if key not in by_name:
+            raise OutputError(f"no Table named {key!r} on sheet {sheet!r}", "name a Table of that sheet")
+        if not any(name.casefold() == key for name in tables):
+            r1, c1, r2, c2 = parse_range(found[by_name[key]].get("ref", "A1"))
+            tables[key] = range_ref(r1, c1, r2, c2 + len(added))
     for name, ref in tables.items():
         part = by_name.get(name.casefold())
         if part is None:
             listed = ", ".join(sorted(a.get("displayName") or a.get("name", "") for a in found.values())) or "none"
             raise OutputError(f"no Table named {name!r} on sheet {sheet!r}", f"its Tables: {listed}")
-        new_refs[part] = _check_table_ref(name, found[part], ref)
+        added = list(new_columns.get(name.casefold(), []))
+        new_refs[part] = _check_table_ref(name, found[part], ref, len(added))
         raw = pkg.read(part)
-        out[part] = _encode(_retarget_table(_decode(raw, part), found[part], new_refs[part]), raw)
+        text = _retarget_table(_decode(raw, part), found[part], new_refs[part])
+        out[part] = _encode(_add_table_columns(text, name, added) if added else text, raw)
     for part, (r1, c1, r2, c2) in new_refs.items():
         for other, attrib in found.items():
             if other == part:
@@ -611,16 +628,20 @@ def _table_rows(attrib: Mapping[str, str]) -> tuple[int, int]:
         return 1, 0
 
 
-def _check_table_ref(name: str, attrib: Mapping[str, str], ref: str) -> tuple[int, int, int, int]:
+def _check_table_ref(name: str, attrib: Mapping[str, str], ref: str, added_columns: int = 0
+                     ) -> tuple[int, int, int, int]:
     try:
         new = parse_range(ref)
         old = parse_range(attrib.get("ref", ""))
     except ValueError:
         raise OutputError(f"bad Table range {ref!r} for {name!r}", "use a range such as 'A1:O61'") from None
-    if (new[0], new[1], new[3]) != (old[0], old[1], old[3]):
-        raise OutputError(f"Table {name!r} is {range_ref(*old)}; only its last row can change, not to {ref!r}",
+    if (new[0], new[1], new[3]) != (old[0], old[1], old[3] + added_columns):
+        raise OutputError(f"Table {name!r} is {range_ref(*old)}; only its last row can change"
+                          f"{f' and {added_columns} column(s) be added' if added_columns else ''}, not to {ref!r}",
                           f"keep the range starting at {range_ref(old[0], old[1], old[0], old[1])} "
-                          f"and ending in column {col_letter(old[3])}")
+                          f"and ending in column {col_letter(old[3] + added_columns)}")
+    if new[3] > MAX_COLS:
+        raise OutputError(f"Table {name!r} cannot grow past column {col_letter(MAX_COLS)}", "remove unused columns")
     header, totals = _table_rows(attrib)
     if new[2] < new[0] + header + totals or new[2] > MAX_ROWS:
         raise OutputError(f"Table {name!r} cannot end at row {new[2]}", "a Table needs at least one data row")
@@ -652,10 +673,44 @@ def _retarget_table(text: str, attrib: Mapping[str, str], new: tuple[int, int, i
                 r2 = new_data_end
             else:
                 continue
+            if fixed_end and c2 == old[3]:  # the AutoFilter spans every column, new ones too
+                c2 = new[3]
             edit.replace(s, s + len(tag), _set_attr(tag, "ref", range_ref(r1, c1, r2, c2)))
             if local == "autoFilter":
                 break  # only the table's own AutoFilter
     return edit.apply()
+
+
+def _add_table_columns(text: str, name: str, headers: list[str]) -> str:
+    """The table part with ``<tableColumn>`` elements appended for ``headers``.
+
+    Excel refuses ("repairs") a Table whose column names repeat (compared case-insensitively)
+    or whose ids repeat, so both are checked; ids continue after the largest one.
+    """
+    p = _prefix(text, "table")
+    spans = _elements(text, p, "tableColumns")
+    if not spans:
+        raise UnreadableWorkbook(f"Table {name!r} has no column list", "open the file in Excel and save it again")
+    s, e = spans[0]
+    block = text[s:e]
+    ids = [int(i) for i in re.findall(r"<" + re.escape(p) + r"tableColumn\s[^>]*?\bid\s*=\s*[\"'](\d+)", block)]
+    names = [html.unescape(n).casefold() for n in
+             re.findall(r"<" + re.escape(p) + r"tableColumn\s[^>]*?\bname\s*=\s*\"([^\"]*)\"", block)]
+    for header in headers:
+        if header.casefold() in names:
+            raise OutputError(f"Table {name!r} already has a column named {header!r}", "rename that column")
+        names.append(header.casefold())
+    next_id = max(ids, default=0) + 1
+    added = "".join(f'<{p}tableColumn id="{next_id + i}" name="{xml_text(clean_text(h))}"/>'
+                    for i, h in enumerate(headers))
+    open_tag = re.match(rf"<{re.escape(p)}tableColumns(?=[\s/>])[^>]*>", block).group(0)
+    if open_tag.endswith("/>"):  # an empty list written as <tableColumns/>: not valid, but be safe
+        new_block = f"{_set_attr(open_tag[:-2] + '>', 'count', str(len(headers)))}{added}</{p}tableColumns>"
+    else:
+        count = len(ids) + len(headers)
+        close = block.rfind(f"</{p}tableColumns>")
+        new_block = _set_attr(open_tag, "count", str(count)) + block[len(open_tag):close] + added + block[close:]
+    return text[:s] + new_block + text[e:]
 
 
 # =========================================================================== workbook part

@@ -115,15 +115,25 @@ def write_findings_csv(findings: pd.DataFrame, path: str | PathLike[str], *, lan
     severity in ``lang``. With ``ledger_df`` (the canonical ledger) each row finding also
     carries its row's description, customer, receipt, project and region.
     """
-    target = Path(path)
     frame = findings_csv_frame(findings, lang=lang, ledger_df=ledger_df)
+    return write_csv(frame, path, what="findings CSV", option="--findings-csv")
+
+
+def write_csv(frame: pd.DataFrame, path: str | PathLike[str], *, what: str = "CSV",
+              option: str = "-o") -> Path:
+    """Write ``frame`` (already made formula-safe by the caller) as UTF-8-with-BOM CSV, atomically.
+
+    UTF-8 with a BOM because Excel opens a BOM-less UTF-8 CSV as the local code page and
+    garbles Chinese text. ``what``/``option`` name the file and the option in error messages.
+    """
+    target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     try:
         handle = tempfile.NamedTemporaryFile("w", encoding="utf-8-sig", newline="", dir=folder,
                                              prefix=f".{target.name}.", suffix=".tmp", delete=False)
     except OSError as exc:
-        raise OutputError(f"cannot write the findings CSV: {exc.strerror or exc}",
-                          "choose a folder you can write to with --findings-csv", path=str(target)) from exc
+        raise OutputError(f"cannot write the {what}: {exc.strerror or exc}",
+                          f"choose a folder you can write to with {option}", path=str(target)) from exc
     temp = Path(handle.name)
     try:
         with handle:
@@ -134,7 +144,7 @@ def write_findings_csv(findings: pd.DataFrame, path: str | PathLike[str], *, lan
         os.replace(temp, target)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write the findings CSV: {exc.strerror or exc}",
+        raise OutputError(f"cannot write the {what}: {exc.strerror or exc}",
                           "close the file if it is open in Excel, or choose another path",
                           path=str(target)) from exc
     except BaseException:
