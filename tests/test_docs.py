@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from xl_expense.core.audit import RULES
-from xl_expense.docs import audit_rules_markdown
+from xl_expense.cli import cli
+from xl_expense.docs import _commands, audit_rules_markdown, cli_reference_markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "audit-rules.md"
+CLI_DOC = DOC.with_name("cli-reference.md")
 
 CONTRACT_IDS = ("duplicate", "near_duplicate", "split_transaction", "below_threshold", "round_amount",
                 "weekend_holiday", "future_date", "out_of_period", "missing_receipt", "over_policy_limit",
@@ -27,3 +29,16 @@ def test_every_rule_explains_itself_in_both_languages() -> None:
 def test_docs_match_the_registry() -> None:
     assert DOC.read_text(encoding="utf-8") == audit_rules_markdown(), \
         "docs/audit-rules.md is stale: run python -m xl_expense.docs"
+
+
+def test_every_command_has_help() -> None:
+    missing = [name for name, command in _commands(cli) if len((command.help or "").strip()) < 20]
+    assert not missing, f"commands without help: {missing}"
+
+
+def test_cli_reference_matches_the_commands() -> None:
+    text = cli_reference_markdown()
+    for name in ("xl-expense audit", "xl-expense classify", "xl-expense report", "xl-expense batch",
+                 "xl-expense excel install"):
+        assert f"## `{name}`" in text
+    assert CLI_DOC.read_text(encoding="utf-8") == text, "docs/cli-reference.md is stale: run python -m xl_expense.docs"

@@ -529,11 +529,11 @@ _STATUS_LABELS = {
 @xw.func(category=CATEGORY)
 @xw.arg("actual", doc="已用金额：一个单元格或一列 / amount spent: a cell or a column")
 @xw.arg("budget", doc="预算金额（与已用同样大小）/ budget, same size as actual")
-@xw.arg("warn", doc="可选，预警比例，默认 0.8 / optional warning share, default 0.8")
-@xw.arg("stop", doc="可选，超支比例，默认 1.0 / optional over-budget share, default 1.0")
+@xw.arg("warn_share", doc="可选，预警比例，默认 0.8 / optional warning share, default 0.8")
+@xw.arg("stop_share", doc="可选，超支比例，默认 1.0 / optional over-budget share, default 1.0")
 @xw.arg("lang", doc="可选，zh 或 en / optional zh or en")
 @cell_errors
-def XE_BUDGET_STATUS(actual, budget, warn=0.8, stop=1.0, lang="zh"):
+def XE_BUDGET_STATUS(actual, budget, warn_share=0.8, stop_share=1.0, lang="zh"):
     """预算状态：已用 ≥ 预算×预警比例为「预警」，超过 预算×超支比例 为「超支」，否则「正常」；与预警表同一规则。
     Budget status: Warning from budget × warn used, Over budget above budget × stop, else OK;
     the same rule as the Alerts sheet."""
@@ -543,7 +543,7 @@ def XE_BUDGET_STATUS(actual, budget, warn=0.8, stop=1.0, lang="zh"):
         raise UdfError("已用与预算大小不同 / actual and budget differ in size",
                        "选择同样行数的区域 / select ranges with the same number of cells")
     lang = _lang_argument(lang)
-    policy = ControlPolicy(warn_pct=_number(warn, "warn", 0.8), stop_pct=_number(stop, "stop", 1.0))
+    policy = ControlPolicy(warn_pct=_number(warn_share, "warn_share", 0.8), stop_pct=_number(stop_share, "stop_share", 1.0))
     spent_n = parse_amounts(pd.Series(spent, dtype=object))[0]
     planned_n = parse_amounts(pd.Series(planned, dtype=object))[0]
     usable = (spent_n.notna() & planned_n.notna()).to_numpy()

@@ -141,6 +141,59 @@ def _print_audit(result: Any) -> None:
 
 
 @cli.command()
+@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the classified workbook (default: <name>_classified.xlsx next to the input).")
+@click.option("--sheet", help="Sheet that holds the ledger (default: found automatically).")
+@click.option("--map", "mapping", multiple=True, metavar="CANONICAL=HEADER",
+              help="Name the column for a field, e.g. --map category=科目 (repeatable).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML with [classify] rules and categories (the workbook's 分类规则/类别 sheets come first).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of headers and the report (default zh).")
+@click.option("--dayfirst", is_flag=True, help="Read 5/3/2026 as 5 March (default: month first).")
+@click.option("--retrain", is_flag=True, help="Train a new model even if the stored one matches the labels.")
+@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.6, show_default=True,
+              help="Model guesses below this probability are marked for review.")
+@click.option("--predictions-csv", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write sheet,row,category,confidence,source for every expense row as CSV.")
+@click.option("--model", "model_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Model file to reuse and update (default: <workbook>.xe-model next to it).")
+@click.option("--in-place", is_flag=True, help="Write into the input itself (a .bak copy is kept).")
+@user_errors
+def classify(input: Path, output: Path | None, sheet: str | None, mapping: tuple[str, ...], config: Path | None,
+             lang: str | None, dayfirst: bool, retrain: bool, min_confidence: float,
+             predictions_csv: Path | None, model_file: Path | None, in_place: bool) -> None:
+    """Give every expense row in INPUT a category: your rules first, then a model learned from your labels."""
+    from xl_expense.classify_workflow import classify_workbook
+
+    result = classify_workbook(input, output, sheet=sheet, mapping=_parse_map(mapping), config=config, lang=lang,
+                               dayfirst=dayfirst, retrain=retrain, min_confidence=min_confidence,
+                               predictions_csv=predictions_csv, model_file=model_file, in_place=in_place)
+    _print_classify(result)
+
+
+def _print_classify(result: Any) -> None:
+    """A short, bilingual account of the classification on stdout."""
+    c = result.counts
+    click.echo(f"{result.input.name}: {len(result.ledger.df):,} rows read / 读取行数")
+    click.echo(f"categories / 分类: manual 人工 {c['manual']:,}, rule 规则 {c['rule']:,}, model 模型 {c['model']:,}, "
+               f"unclassified 未分类 {c['unclassified']:,}; to review / 需复核 {c['review']:,}")
+    training = result.classification.training
+    if training is not None:
+        accuracy = "n/a" if training.cv_accuracy is None else f"{training.cv_accuracy:.1%}"
+        click.echo(f"model / 模型: trained on {training.n_labelled:,} labelled rows, "
+                   f"cross-validated accuracy / 交叉验证准确率 {accuracy}")
+    elif result.classification.model_reused:
+        click.echo(f"model / 模型: reused {result.model_path} (labels unchanged / 标签未变)")
+    if result.classification.note:
+        click.echo(f"note / 说明: {result.classification.note}")
+    click.echo(f"written / 已写入: {result.output}")
+    if result.predictions_csv:
+        click.echo(f"predictions CSV: {result.predictions_csv}")
+    click.echo(f"time: {result.seconds:.1f} s")
+
+
+@cli.command()
 @click.argument("directory", required=False, default="xl-expense-demo",
                 type=click.Path(file_okay=False, path_type=Path))
 @click.option("--rows", default=5000, show_default=True, help="Number of ledger rows.")
@@ -288,6 +341,64 @@ def transfer(book: Path, from_line: str | None, to_line: str | None, amount: flo
     click.echo(f"{len(result.table):,} transfer rows logged / 已记录, "
                f"amount {result.table['amount'].astype(float).sum():,.2f}")
     click.echo(f"written / 已写入: {result.output}")
+
+
+@cli.command()
+@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the report (default: <name>_report.xlsx next to the input).")
+@click.option("--sheet", help="Sheet that holds the ledger (default: found automatically).")
+@click.option("--map", "mapping", multiple=True, metavar="CANONICAL=HEADER",
+              help="Name the column for a field, e.g. --map amount=实报金额 (repeatable).")
+@click.option("--profile", help="Read the ledger through an import profile (e.g. birmingham_pcard, or 'auto').")
+@click.option("--revenue-sheet", help="Sheet with maintenance-fee income (default: 收入/Revenue when present).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML settings, used when the workbook has no 设置/Settings sheet.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of the report sheets (default zh).")
+@click.option("--dayfirst", is_flag=True, help="Read 5/3/2026 as 5 March (default: month first).")
+@click.option("--in-place", is_flag=True, help="Write into the input itself (a .bak copy is kept).")
+@user_errors
+def report(input: Path, output: Path | None, sheet: str | None, mapping: tuple[str, ...], profile: str | None,
+           revenue_sheet: str | None, config: Path | None, lang: str | None, dayfirst: bool, in_place: bool) -> None:
+    """Add the dashboard (看板), customer view, scorecards, benchmark, proposals and evaluation sheets to INPUT."""
+    from xl_expense.report_workflow import report_workbook
+
+    result = report_workbook(input, output, sheet=sheet, mapping=_parse_map(mapping), config=config, lang=lang,
+                             dayfirst=dayfirst, in_place=in_place, revenue_sheet=revenue_sheet, profile=profile)
+    _print_report(result)
+
+
+def _print_report(result: Any) -> None:
+    """A short, bilingual account of the report on stdout."""
+    data = result.data
+    overall = data.ratios.iloc[0]
+    total = data.headline.loc[data.headline["severity"] == "total"]
+    start = data.period_start.isoformat() if data.period_start else "…"
+    click.echo(f"{result.input.name}: {len(result.ledger.df):,} rows read / 读取行数; "
+               f"period / 期间 {start} – {data.period_end.isoformat()}")
+    click.echo(f"spend / 费用合计: {overall['spend']:,.2f} {data.currency}, {int(overall['claims']):,} claims / 笔, "
+               f"{int(overall['customers']):,} customers / 客户")
+    if len(total):
+        click.echo(f"findings / 审计发现: {int(total['findings'].iloc[0]):,}, "
+                   f"amount at risk / 涉及金额 {total['amount_at_risk'].iloc[0]:,.2f}")
+    notes = [] if result.has_revenue else ["no revenue sheet / 无收入表"]
+    notes += [] if result.has_budget else ["no budget / 无预算"]
+    click.echo(f"sheets / 工作表: {', '.join(result.sheets)}" + (f" ({'; '.join(notes)})" if notes else ""))
+    click.echo(f"written / 已写入: {result.output}")
+    click.echo(f"time: {result.seconds:.1f} s")
+
+
+def _register_command_modules() -> None:
+    """Commands that live in their own modules (they import :func:`user_errors` from here, so
+    they are added after it is defined). Their heavy imports happen inside the commands."""
+    from xl_expense.batch_cli import batch_command, convert_command
+    from xl_expense.excel.cli import excel_group
+
+    for command in (convert_command, batch_command, excel_group):
+        cli.add_command(command)
+
+
+_register_command_modules()
 
 
 def main() -> None:

@@ -196,18 +196,20 @@ def fill_predictions(ledger: pd.DataFrame, table: pd.DataFrame, model, *, min_co
 def classify_ledger(ledger: pd.DataFrame, *, rules: tuple[Rule, ...] = (), taxonomy: Taxonomy | None = None,
                     prior_source: pd.Series | None = None, prior_suggested: pd.Series | None = None,
                     model=None, min_confidence: float = 0.6, random_state: int = 0,
-                    cv: bool = True) -> LedgerClassification:
+                    cv: bool = True, labelled: tuple[pd.DataFrame, dict[str, int]] | None = None
+                    ) -> LedgerClassification:
     """Classify every row of ``ledger``: manual, then rules, then a model (see module docstring).
 
     ``model``: a fitted classifier to reuse (the caller checked it was trained on these very
     labels with :func:`training_fingerprint`); None trains a new one on the labelled rows.
     When there is too little to learn from, the unlabelled rows stay empty and marked for
-    review, and ``note`` says what to do.
+    review, and ``note`` says what to do. ``labelled``: :func:`label_rows`' result when the
+    caller already computed it (to fingerprint the labels), so the rules run once.
     """
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")
-    table, unknown = label_rows(ledger, rules=rules, taxonomy=taxonomy,
-                                prior_source=prior_source, prior_suggested=prior_suggested)
+    table, unknown = labelled or label_rows(ledger, rules=rules, taxonomy=taxonomy,
+                                            prior_source=prior_source, prior_suggested=prior_suggested)
     training, note, reused = None, "", model is not None
     if model is None and table["source"].isna().any():
         try:

@@ -15,8 +15,8 @@ Header detection lives here too because it is a pure scoring problem over cell t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -312,12 +312,21 @@ def _is_month_word(word: object) -> bool:
 _WS = re.compile(r"[\s\u3000\u00a0\u200b]+")
 
 
-def clean_text(values: pd.Series) -> pd.Series:
+def clean_text(values: pd.Series, factorized: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
     """Text cells as tidy strings (object dtype): whitespace runs folded to one space and
     stripped; numbers that are really IDs (receipt 12345 read as 12345.0) written without
-    '.0'; dates as ISO text; empty → None."""
+    '.0'; dates as ISO text; empty → None.
+
+    ``factorized`` is ``pd.factorize(values)`` (NA sentinel -1) when the caller has it
+    already (the reader factorises each text column once for this and the totals search).
+    """
     series = values.astype(object)
     kind = pd.api.types.infer_dtype(series, skipna=True)
+    if factorized is not None and kind in ("string", "empty"):
+        codes, uniques = factorized
+        tidy = _tidy(pd.Series(np.asarray(uniques, dtype=object), dtype=object)).to_numpy(dtype=object)
+        # Code -1 (a missing cell) takes the appended None.
+        return pd.Series(np.append(tidy, None)[codes], index=series.index, dtype=object)
     # A numpy array, not a Series: pandas 3 turns None into NaN on masked assignment.
     out = np.full(len(series), None, dtype=object)
     if kind in ("string", "empty"):
@@ -422,13 +431,58 @@ def is_total_row(labels: pd.DataFrame, date_missing: pd.Series | None = None,
     cell holds a vertical SUM/SUBTOTAL (the reader finds those in the sheet XML). A
     description such as '年会 total 预算说明' is not flagged: markers must start the label.
     """
-    result = np.zeros(len(labels), dtype=bool)
-    if date_missing is None:
-        date_missing = pd.Series(False, index=labels.index)
+    missing = (np.zeros(len(labels), dtype=bool) if date_missing is None
+               else np.asarray(date_missing.to_numpy(), dtype=bool))
+    result = total_label_rows([labels[column].to_numpy(dtype=object) for column in labels.columns], missing)
+    if sum_formula is not None:
+        result |= sum_formula.reindex(labels.index, fill_value=False).astype(bool).to_numpy()
+    return pd.Series(result, index=labels.index)
+
+
+#: ``infer_dtype`` kinds of columns that hold no text cell, hence no totals label: most
+#: amount, date and number columns are skipped without hashing a single cell.
+_NO_TEXT_KINDS = frozenset({"floating", "integer", "mixed-integer-float", "decimal", "complex", "boolean",
+                            "datetime64", "datetime", "date", "timedelta64", "timedelta", "time", "period",
+                            "interval", "empty"})
+
+
+def text_kind(values: np.ndarray | pd.Series) -> str:
+    """``pandas.api.types.infer_dtype`` of a column, skipping missing cells (one C pass)."""
+    return pd.api.types.infer_dtype(values, skipna=True)
+
+
+def may_hold_text(kind: str) -> bool:
+    """Can a column of this :func:`text_kind` hold a text cell?"""
+    return kind not in _NO_TEXT_KINDS
+
+
+def total_label_rows(columns: Sequence[np.ndarray], date_missing: np.ndarray,
+                     factorized: Mapping[int, tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+    """Rows whose label cells mark a totals row (the label part of :func:`is_total_row`).
+
+    ``columns``: object arrays of cells; ``factorized``: ``pd.factorize`` of some of them by
+    position, when the caller has them already. Each column is matched on its distinct
+    values only, and columns without text are skipped.
+    """
+    n = len(columns[0]) if len(columns) else len(date_missing)
+    result = np.zeros(n, dtype=bool)
     markers = "|".join(map(re.escape, _FOLDED_MARKERS))
-    for column in labels.columns:
-        cells = labels[column]
-        codes, uniques = pd.factorize(cells, use_na_sentinel=True)
+    for position, cells in enumerate(columns):
+        if factorized is not None and position in factorized:
+            codes, uniques = factorized[position]
+        else:
+            kind = text_kind(cells)
+            if not may_hold_text(kind):
+                continue
+            if kind in ("string", "empty"):
+                codes, uniques = pd.factorize(cells, use_na_sentinel=True)
+            else:
+                # Numbers or dates with a few labels (the 合计 in a date column): only the
+                # text cells can be labels, so only they are hashed.
+                is_text = np.fromiter((type(v) is str for v in cells), dtype=bool, count=len(cells))
+                text_codes, uniques = pd.factorize(cells[is_text], use_na_sentinel=True)
+                codes = np.full(len(cells), -1, dtype=np.intp)
+                codes[is_text] = text_codes
         uniques = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
         is_text = uniques.map(type).eq(str)
         text = uniques[is_text].astype(str)
@@ -441,11 +495,8 @@ def is_total_row(labels: pd.DataFrame, date_missing: pd.Series | None = None,
         exact, loose = label_total_match(candidates)
         exact_u[candidates.index[exact.to_numpy()]] = True
         loose_u[candidates.index[loose.to_numpy()]] = True
-        hit = exact_u[codes] | (loose_u[codes] & date_missing.to_numpy())
-        result |= hit
-    if sum_formula is not None:
-        result |= sum_formula.reindex(labels.index, fill_value=False).astype(bool).to_numpy()
-    return pd.Series(result, index=labels.index)
+        result |= exact_u[codes] | (loose_u[codes] & date_missing)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,14 +17,11 @@ import python_calamine
 from xl_expense.core.budget import MONTHS, UNIT_COLUMNS, empty_budget
 from xl_expense.core.budget_monitor import ControlPolicy
 from xl_expense.errors import SettingsError
-from xl_expense.io.budget_template import (
-    BUDGET_SETTING_LABELS,
-    DEFAULT_STOP_PCT,
-    DEFAULT_WARN_PCT,
-    TABLE_BUDGET,
-    TABLE_CONTROLS,
-)
 from xl_expense.io.settings_io import settings_sheet_rows
+
+# xl_expense.io.budget_template (the template's names and defaults) imports openpyxl, ~0.3 s:
+# it is imported below only for a workbook that has Tables, so that auditing a plain ledger
+# (which asks "is this a budget workbook?") does not pay for it.
 from xl_expense.schema import normalize_header
 
 
@@ -51,9 +48,17 @@ class BudgetBook:
 
 def table_rows(book: python_calamine.CalamineWorkbook, name: str) -> list[list] | None:
     """The data rows of the Table ``name`` in an open workbook (loaded with tables), or None."""
-    if name not in (book.table_names or []):
+    if name not in _table_names(book):
         return None
     return book.get_table_by_name(name).to_python()
+
+
+def _table_names(book: python_calamine.CalamineWorkbook) -> list[str]:
+    """The workbook's Table names; none when it was opened without tables (or has none)."""
+    try:
+        return book.table_names or []
+    except python_calamine.CalamineError:  # TablesNotLoaded: opened without load_tables
+        return []
 
 
 def _is_line(row: list) -> bool:
@@ -71,22 +76,34 @@ def _budget_frame(rows: list[list]) -> pd.DataFrame:
     return frame
 
 
-def _budget_settings(path: Path) -> dict[str, object]:
+def _budget_settings(path: Path, book: python_calamine.CalamineWorkbook | None = None) -> dict[str, object]:
+    from xl_expense.io.budget_template import BUDGET_SETTING_LABELS
+
     values: dict[str, object] = {}
-    for row in settings_sheet_rows(path) or []:
+    for row in settings_sheet_rows(path, book) or []:
         if len(row) > 1 and (key := BUDGET_SETTING_LABELS.get(normalize_header(row[0]))):
             values[key] = row[1]
     return values
 
 
-def read_budget_book(path: str | Path) -> BudgetBook | None:
-    """The workbook's budget, or None when it has no ``XE_Budget`` Table (a plain ledger)."""
+def read_budget_book(path: str | Path, book: python_calamine.CalamineWorkbook | None = None) -> BudgetBook | None:
+    """The workbook's budget, or None when it has no ``XE_Budget`` Table (a plain ledger).
+
+    ``book``: ``path`` already open *with tables loaded* (a workflow opens it once for all
+    its readers); it is left open.
+    """
     path = Path(path)
+    own = book is None
+    if own:
+        try:
+            book = python_calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
+        except Exception:  # noqa: BLE001 — not a workbook with tables: the ledger reader reports real problems
+            return None
     try:
-        book = python_calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
-    except Exception:  # not a workbook with tables: the ledger reader reports real problems
-        return None
-    try:
+        if not _table_names(book):
+            return None  # no Tables at all: not a budget workbook
+        from xl_expense.io.budget_template import TABLE_BUDGET, TABLE_CONTROLS
+
         budget_rows = table_rows(book, TABLE_BUDGET)
         if budget_rows is None:
             return None
@@ -97,9 +114,12 @@ def read_budget_book(path: str | Path) -> BudgetBook | None:
                   "last_row": end_row + 1, "width": end_col - first_col + 1,
                   "rows": tuple(first_data + 1 + i for i, r in enumerate(budget_rows) if _is_line(r))}
         controls = table_rows(book, TABLE_CONTROLS) or []
+        values = _budget_settings(path, book)
     finally:
-        book.close()
-    values = _budget_settings(path)
+        if own:
+            book.close()
+    from xl_expense.io.budget_template import DEFAULT_STOP_PCT, DEFAULT_WARN_PCT
+
     try:
         year = int(float(values["year"]))
         budget_by = str(values.get("budget_by") or "department").strip()

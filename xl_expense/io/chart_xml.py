@@ -10,10 +10,18 @@ No cached values are written: Excel and LibreOffice read the cells when they dra
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from xl_expense.io.sheet_model import ChartSpec
-from xl_expense.io.sheet_xml import clean_text, parse_cell, parse_range, quote_sheet_name, range_ref, xml_attr, xml_text
+from xl_expense.io.sheet_xml import (
+    clean_text,
+    parse_cell,
+    parse_range,
+    quote_sheet_name,
+    range_ref,
+    xml_attr,
+    xml_text,
+)
 
 C_NS = "http://schemas.openxmlformats.org/drawingml/2006/chart"
 A_NS = "http://schemas.openxmlformats.org/drawingml/2006/main"
@@ -24,7 +32,7 @@ CT_DRAWING = "application/vnd.openxmlformats-officedocument.drawing+xml"
 CT_CHART = "application/vnd.openxmlformats-officedocument.drawingml.chart+xml"
 RELS_CT = "application/vnd.openxmlformats-package.relationships+xml"
 
-_KINDS = {"col": ("bar", "col"), "bar": ("bar", "bar"), "line": ("line", None)}
+_KINDS = {"col": ("bar", "col"), "bar": ("bar", "bar"), "line": ("line", None), "pie": ("pie", None)}
 _CAT_AX, _VAL_AX = 500000001, 500000002
 
 
@@ -52,11 +60,36 @@ def _series(sheet: str, spec: ChartSpec, line: bool) -> str:
     return "".join(out)
 
 
+#: Pie slices are labelled with their percentage of the whole (the 占比 a reader looks for).
+_PIE_LABELS = ('<c:dLbls><c:numFmt formatCode="0.0%" sourceLinked="0"/><c:showLegendKey val="0"/>'
+               '<c:showVal val="0"/><c:showCatName val="0"/><c:showSerName val="0"/><c:showPercent val="1"/>'
+               '<c:showBubbleSize val="0"/><c:showLeaderLines val="1"/></c:dLbls>')
+
+
+def _pie_xml(sheet: str, spec: ChartSpec) -> str:
+    """A pie of the first series: no axes, one colour per slice (varyColors), legend on the right.
+
+    A pie shows one series only; further series would be drawn on top of each other.
+    """
+    first = ChartSpec(spec.kind, spec.title, list(spec.series)[:1], spec.anchor, spec.width, spec.height)
+    series = _series(sheet, first, False).replace('<c:invertIfNegative val="0"/>', "")
+    series = series.replace("</c:ser>", _PIE_LABELS + "</c:ser>")
+    plot = (f'<c:pieChart><c:varyColors val="1"/>{series}<c:firstSliceAng val="0"/></c:pieChart>')
+    return (f'<c:chart>{_title(spec.title)}<c:autoTitleDeleted val="0"/>'
+            f'<c:plotArea><c:layout/>{plot}</c:plotArea>'
+            '<c:legend><c:legendPos val="r"/><c:overlay val="0"/></c:legend>'
+            '<c:plotVisOnly val="1"/><c:dispBlanksAs val="gap"/></c:chart>')
+
+
 def chart_xml(sheet: str, spec: ChartSpec) -> bytes:
-    """One ``c:chartSpace``: a clustered column/bar chart or a line chart with markers."""
+    """One ``c:chartSpace``: a clustered column/bar chart, a line chart with markers, or a pie."""
     if spec.kind not in _KINDS:
         raise ValueError(f"chart kind must be one of {sorted(_KINDS)}, got {spec.kind!r}")
     group, bar_dir = _KINDS[spec.kind]
+    if group == "pie":
+        return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                f'<c:chartSpace xmlns:c="{C_NS}" xmlns:a="{A_NS}" xmlns:r="{R_NS}">'
+                f'<c:roundedCorners val="0"/>{_pie_xml(sheet, spec)}</c:chartSpace>').encode()
     axes = f'<c:axId val="{_CAT_AX}"/><c:axId val="{_VAL_AX}"/>'
     if group == "bar":
         plot = (f'<c:barChart><c:barDir val="{bar_dir}"/><c:grouping val="clustered"/><c:varyColors val="0"/>'
@@ -68,7 +101,12 @@ def chart_xml(sheet: str, spec: ChartSpec) -> bytes:
     cat_pos, val_pos = ("l", "b") if bar_dir == "bar" else ("b", "l")
     num_fmt = (f'<c:numFmt formatCode="{xml_attr(spec.y_axis_format)}" sourceLinked="0"/>'
                if spec.y_axis_format else '<c:numFmt formatCode="General" sourceLinked="1"/>')
-    cat_ax = (f'<c:catAx><c:axId val="{_CAT_AX}"/><c:scaling><c:orientation val="minMax"/></c:scaling>'
+    # Horizontal bars list categories bottom-up; maxMin puts the first row (rank 1) on top,
+    # as in the table beside the chart; the value axis then crosses at the last category
+    # ("max"), which is the bottom again.
+    cat_order = "maxMin" if bar_dir == "bar" else "minMax"
+    val_crosses = "max" if bar_dir == "bar" else "autoZero"
+    cat_ax = (f'<c:catAx><c:axId val="{_CAT_AX}"/><c:scaling><c:orientation val="{cat_order}"/></c:scaling>'
               f'<c:delete val="0"/><c:axPos val="{cat_pos}"/><c:numFmt formatCode="General" sourceLinked="1"/>'
               f'<c:majorTickMark val="out"/><c:minorTickMark val="none"/><c:tickLblPos val="nextTo"/>'
               f'<c:crossAx val="{_VAL_AX}"/><c:crosses val="autoZero"/><c:auto val="1"/>'
@@ -76,7 +114,7 @@ def chart_xml(sheet: str, spec: ChartSpec) -> bytes:
     val_ax = (f'<c:valAx><c:axId val="{_VAL_AX}"/><c:scaling><c:orientation val="minMax"/></c:scaling>'
               f'<c:delete val="0"/><c:axPos val="{val_pos}"/><c:majorGridlines/>{num_fmt}'
               f'<c:majorTickMark val="out"/><c:minorTickMark val="none"/><c:tickLblPos val="nextTo"/>'
-              f'<c:crossAx val="{_CAT_AX}"/><c:crosses val="autoZero"/><c:crossBetween val="between"/></c:valAx>')
+              f'<c:crossAx val="{_CAT_AX}"/><c:crosses val="{val_crosses}"/><c:crossBetween val="between"/></c:valAx>')
     legend = '<c:legend><c:legendPos val="b"/><c:overlay val="0"/></c:legend>' if len(spec.series) > 1 else ""
     return (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -85,7 +123,7 @@ def chart_xml(sheet: str, spec: ChartSpec) -> bytes:
         f'<c:chart>{_title(spec.title)}<c:autoTitleDeleted val="0"/>'
         f'<c:plotArea><c:layout/>{plot}{cat_ax}{val_ax}</c:plotArea>{legend}'
         '<c:plotVisOnly val="1"/><c:dispBlanksAs val="gap"/></c:chart></c:chartSpace>'
-    ).encode("utf-8")
+    ).encode()
 
 
 def _anchor(index: int, spec: ChartSpec) -> str:
@@ -108,7 +146,7 @@ def _rels(targets: list[str]) -> bytes:
                     for i, t in enumerate(targets, start=1))
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{items}</Relationships>'
-            ).encode("utf-8")
+            ).encode()
 
 
 def rels_path(part: str) -> str:
@@ -130,7 +168,7 @@ def chart_parts(sheet: str, charts: Sequence[ChartSpec], drawing_part: str,
     drawing = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         f'<xdr:wsDr xmlns:xdr="{XDR_NS}" xmlns:a="{A_NS}" xmlns:r="{R_NS}">{anchors}</xdr:wsDr>'
-    ).encode("utf-8")
+    ).encode()
     parts[drawing_part] = (drawing, CT_DRAWING)
     parts[rels_path(drawing_part)] = (_rels(targets), RELS_CT)
     return parts

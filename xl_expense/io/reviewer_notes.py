@@ -9,6 +9,7 @@ either language, since a team may switch ``--lang`` between runs — and return 
 from __future__ import annotations
 
 from os import PathLike
+from typing import Any
 
 import pandas as pd
 
@@ -56,21 +57,24 @@ def empty_notes() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in NOTE_COLUMNS})
 
 
-def read_reviewer_notes(path: str | PathLike[str]) -> pd.DataFrame:
+def read_reviewer_notes(path: str | PathLike[str], book: Any = None) -> pd.DataFrame:
     """Notes (``finding_id, status, comment``) from the findings sheet of an earlier output.
 
     Returns an empty DataFrame when the workbook has no findings sheet in either language
     or the sheet lacks an id column. Blank cells become ``None``; numbers a reviewer typed
-    into Comment become text.
+    into Comment become text. ``book``: ``path`` already open as a calamine workbook (a
+    workflow opens it once for all its readers); it is left open.
     """
     from python_calamine import CalamineWorkbook
 
-    try:
-        book = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types for corrupt files
-        raise UnreadableWorkbook(f"cannot read reviewer notes: {exc}",
-                                 "open the earlier audit output in Excel and save it again",
-                                 path=str(path)) from exc
+    own = book is None
+    if own:
+        try:
+            book = CalamineWorkbook.from_path(str(path))
+        except Exception as exc:  # calamine raises its own error types for corrupt files
+            raise UnreadableWorkbook(f"cannot read reviewer notes: {exc}",
+                                     "open the earlier audit output in Excel and save it again",
+                                     path=str(path)) from exc
     try:
         names = set(i18n.all_langs("sheet.findings"))
         sheet_name = next((name for name in book.sheet_names if name in names), None)
@@ -79,7 +83,8 @@ def read_reviewer_notes(path: str | PathLike[str]) -> pd.DataFrame:
         # skip_empty_area=False: row 0 must be the header row 1 even if A1 were blank.
         rows = book.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
     finally:
-        book.close()
+        if own:
+            book.close()
     return notes_from_rows(rows)
 
 

@@ -11,6 +11,7 @@ in the run record as ignored, so a typo is visible rather than silent.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,52 +75,90 @@ def settings_from_rows(rows: list[list[Any]]) -> tuple[dict[str, Any], list[str]
     return values, ignored
 
 
-def settings_sheet_rows(path: str | Path) -> list[list[Any]] | None:
-    """The rows of the workbook's ``设置``/``Settings`` sheet, or None when it has none."""
-    names = set(all_langs("sheet.settings"))
+def named_sheets_rows(path: str | Path, wanted: Mapping[str, Iterable[str]],
+                      book: python_calamine.CalamineWorkbook | None = None) -> dict[str, tuple[str, list[list[Any]]]]:
+    """Rows of the sheets named in ``wanted``, reading the workbook once.
+
+    ``wanted`` maps a key to the names that sheet may have (``{"rules": ("分类规则", "Rules")}``);
+    names compare trimmed and case-insensitively (:func:`normalize_header`), the first sheet
+    matching wins. Returns ``{key: (sheet name, rows from A1)}`` for the keys found; a file
+    calamine cannot open (CSV, damaged) has no sheets, as the ledger reader reports it.
+    ``book``: ``path`` already open (a workflow opens it once for all its readers, since
+    every open parses the shared strings again); it is left open.
+    """
+    lookup = {normalize_header(name): key for key, names in wanted.items() for name in names}
+    own = book is None
+    if own:
+        try:
+            book = python_calamine.CalamineWorkbook.from_path(str(path))
+        except Exception:  # noqa: BLE001 — the ledger reader reports unreadable files properly
+            return {}
+    found: dict[str, tuple[str, list[list[Any]]]] = {}
     try:
-        book = python_calamine.CalamineWorkbook.from_path(str(path))
-    except Exception:  # the reader reports unreadable files with a proper message
-        return None
-    try:
-        sheet_name = next((n for n in book.sheet_names if n.strip() in names), None)
-        if sheet_name is None:
-            return None
-        return book.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+        for sheet_name in book.sheet_names:
+            key = lookup.get(normalize_header(sheet_name))
+            if key is not None and key not in found:
+                found[key] = (sheet_name, book.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False))
     finally:
-        book.close()
+        if own:
+            book.close()
+    return found
 
 
-def read_settings_sheet(path: str | Path) -> tuple[dict[str, Any], list[str]] | None:
+def settings_sheet_rows(path: str | Path, book: python_calamine.CalamineWorkbook | None = None
+                        ) -> list[list[Any]] | None:
+    """The rows of the workbook's ``设置``/``Settings`` sheet, or None when it has none."""
+    found = named_sheets_rows(path, {"settings": all_langs("sheet.settings")}, book)
+    return found["settings"][1] if "settings" in found else None
+
+
+def read_settings_sheet(path: str | Path, book: python_calamine.CalamineWorkbook | None = None
+                        ) -> tuple[dict[str, Any], list[str]] | None:
     """Key/value pairs from the workbook's Settings sheet, or None when it has none."""
-    rows = settings_sheet_rows(path)
+    rows = settings_sheet_rows(path, book)
     return None if rows is None else settings_from_rows(rows)
 
 
-def read_settings_toml(path: str | Path) -> dict[str, Any]:
-    """Settings from a TOML file: keys at top level or under an ``[audit]`` table."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The whole ``--config`` TOML document (every workflow reads its own table from it)."""
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SettingsError("config file not found", "check the --config path", str(path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config is not valid TOML ({exc})", "fix the line shown", str(path)) from exc
-    return dict(data.get("audit", data))
+
+
+#: Tables of the shared TOML file read by other workflows, not audit settings.
+WORKFLOW_TABLES = ("classify",)
+
+
+def read_settings_toml(path: str | Path) -> dict[str, Any]:
+    """Settings from a TOML file: keys at top level or under an ``[audit]`` table.
+
+    Other workflows' tables (``[classify]``, see :data:`WORKFLOW_TABLES`) are not settings.
+    """
+    data = read_toml(path)
+    if "audit" in data:
+        return dict(data["audit"])
+    return {key: value for key, value in data.items() if key not in WORKFLOW_TABLES}
 
 
 def load_settings(
     workbook: str | Path,
     config: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
+    book: python_calamine.CalamineWorkbook | None = None,
 ) -> tuple[Settings, dict[str, Any]]:
     """Settings for one run, and where they came from (for the run record).
 
     Precedence: the workbook's Settings sheet, else the ``config`` TOML file, else defaults;
-    ``overrides`` (command-line options such as ``--lang``) win over all of them.
+    ``overrides`` (command-line options such as ``--lang``) win over all of them. ``book``:
+    the workbook already open, when the caller has it.
     """
     source: dict[str, Any] = {"source": "defaults", "ignored": []}
     values: dict[str, Any] = {}
-    from_sheet = read_settings_sheet(workbook)
+    from_sheet = read_settings_sheet(workbook, book)
     if from_sheet is not None:
         values, ignored = from_sheet
         source = {"source": "sheet", "ignored": ignored}

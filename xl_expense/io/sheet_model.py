@@ -29,6 +29,7 @@ STYLE_KEYS = (
     "date",      # yyyy-mm-dd
     "datetime",  # yyyy-mm-dd hh:mm:ss
     "link",      # blue underlined: hyperlink cells
+    "yuan",      # "¥"#,##0.00: money on sheets whose ledger currency is CNY (the report's sheets)
 )
 
 #: Fills for conditional formatting (differential styles).
@@ -105,7 +106,7 @@ class ChartSeries:
 class ChartSpec:
     """A native chart anchored at ``anchor`` (top-left cell) spanning width×height cells."""
 
-    kind: str  # "col" | "bar" | "line"
+    kind: str  # "col" | "bar" | "line" | "pie"
     title: str
     series: Sequence[ChartSeries]
     anchor: str
@@ -128,3 +129,6 @@ class NewSheet:
     cond_formats: list[CondFormat] = field(default_factory=list)
     charts: list[ChartSpec] = field(default_factory=list)
     tab_color: str | None = None  # RRGGBB
+    #: Print setup: scale to one page wide (any number of pages tall), optionally landscape.
+    fit_width: bool = False
+    landscape: bool = False

@@ -627,6 +627,22 @@ def _hyperlinks(sheet: NewSheet) -> str:
     return f'<hyperlinks>{"".join(items)}</hyperlinks>'
 
 
+def _sheet_pr(sheet: NewSheet) -> str:
+    """``<sheetPr>``: tab colour, and fit-to-page (CT_SheetPr order: tabColor, outlinePr, pageSetUpPr)."""
+    tab = f'<tabColor rgb="FF{sheet.tab_color.lstrip("#").upper()}"/>' if sheet.tab_color else ""
+    fit = '<pageSetUpPr fitToPage="1"/>' if sheet.fit_width else ""
+    return f"<sheetPr>{tab}{fit}</sheetPr>" if tab or fit else ""
+
+
+def _page_setup(sheet: NewSheet) -> str:
+    """``<pageSetup>``: fitToHeight 0 means "as many pages tall as needed" (one page wide)."""
+    if not (sheet.fit_width or sheet.landscape):
+        return ""
+    fit = ' fitToWidth="1" fitToHeight="0"' if sheet.fit_width else ""
+    orientation = ' orientation="landscape"' if sheet.landscape else ""
+    return f'<pageSetup paperSize="9"{orientation}{fit}/>'  # 9 = A4
+
+
 def render_sheet(sheet: NewSheet, ctx: SheetContext, *, selected: bool = False) -> RenderedSheet:
     """The worksheet XML for ``sheet`` plus its tables and charts.
 
@@ -667,7 +683,7 @@ def render_sheet(sheet: NewSheet, ctx: SheetContext, *, selected: bool = False) 
         out.rels.append((r, REL_DRAWING, drawing_part))
         drawing = f'<drawing r:id="{r}"/>'
 
-    tab = f'<sheetPr><tabColor rgb="FF{sheet.tab_color.lstrip("#").upper()}"/></sheetPr>' if sheet.tab_color else ""
+    tab = _sheet_pr(sheet)
     dimension = f'<dimension ref="{range_ref(*used)}"/>' if used else '<dimension ref="A1"/>'
     tables = f'<tableParts count="{len(table_parts)}">{"".join(table_parts)}</tableParts>' if table_parts else ""
     head = "".join([
@@ -679,7 +695,7 @@ def render_sheet(sheet: NewSheet, ctx: SheetContext, *, selected: bool = False) 
     tail = "".join([
         _cond_formats(sheet, ctx), _validations(sheet), _hyperlinks(sheet),
         '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>',
-        drawing, tables, "</worksheet>",
+        _page_setup(sheet), drawing, tables, "</worksheet>",
     ])
     out.xml = _encoded(head, _sheet_data(blocks, ctx), tail)
     return out

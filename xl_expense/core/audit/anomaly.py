@@ -11,6 +11,12 @@ The forest is fitted on a seeded subsample (it only ever draws 256 rows per tree
 training rows buy nothing) and scores every row; ``random_state`` and ``n_jobs=1`` make the
 same ledger give the same findings on every run and machine.
 
+scikit-learn is imported only when a forest is fitted (importing it costs about a second,
+mostly scipy.stats pulled in by ``sklearn.utils``), and the fitting and scoring are one
+function of the feature matrix, :func:`forest_scores`, so a caller may run it elsewhere (the
+audit workflow runs it in a worker process while it reads the workbook) and hand the result
+back through :func:`forest_scorer`.
+
 The score is the forest's anomaly score s = 2^(-E[h(x)] / c(n)) in (0, 1] (the negated
 ``score_samples``; values near 1 are anomalies, below 0.5 normal). The message names the
 feature with the largest standardised deviation, e.g. "amount 38× this person's median for
@@ -20,12 +26,13 @@ feature with the largest standardised deviation, e.g. "amount 38× this person's
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import IsolationForest
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from xl_expense.core.audit.registry import (
     flags,
@@ -39,6 +46,9 @@ from xl_expense.core.audit.registry import (
     rule,
 )
 from xl_expense.core.settings import Settings
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 #: Fewer scored rows than this and "the top 1 %" is not a meaningful population.
 MIN_ROWS = 50
@@ -61,11 +71,70 @@ FEATURES = ("amount", "log_amount", "person_z", "category_z", "person_category_z
 
 def make_anomaly_model(settings: Settings, max_samples: int = 256, n_estimators: int = 100) -> Pipeline:
     """Unfitted pipeline: StandardScaler → IsolationForest (seeded, single-threaded)."""
+    return _make_model(settings.random_state, max_samples, n_estimators)
+
+
+def _make_model(random_state: int, max_samples: int, n_estimators: int) -> Pipeline:
+    # Imported here, not at the top: see the module docstring.
+    from sklearn.ensemble import IsolationForest
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline([
         ("scale", StandardScaler()),
         ("forest", IsolationForest(n_estimators=n_estimators, max_samples=max_samples, contamination="auto",
-                                   random_state=settings.random_state, n_jobs=1)),
+                                   random_state=random_state, n_jobs=1)),
     ])
+
+
+#: Computes :func:`forest_scores` (same arguments, same result); None = in this process.
+ForestScorer = Callable[[np.ndarray, int, float], np.ndarray]
+_SCORER: ContextVar[ForestScorer | None] = ContextVar("xl_expense_forest_scorer", default=None)
+
+
+@contextmanager
+def forest_scorer(scorer: ForestScorer) -> Iterator[None]:
+    """Within the block, :func:`anomaly_scores` gets forest scores from ``scorer``.
+
+    ``scorer(X, random_state, contamination)`` must return exactly what
+    :func:`forest_scores` returns for those arguments (e.g. by calling it in another
+    process); it may fall back to calling it here.
+    """
+    token = _SCORER.set(scorer)
+    try:
+        yield
+    finally:
+        _SCORER.reset(token)
+
+
+#: Ledger columns the features are computed from.
+FEATURE_INPUTS = ("amount", "date", "person", "category", "vendor")
+_KNOWN: ContextVar[tuple[pd.DataFrame, pd.DataFrame] | None] = ContextVar("xl_expense_known_features", default=None)
+
+
+@contextmanager
+def known_features(ledger: pd.DataFrame, features: pd.DataFrame) -> Iterator[None]:
+    """Within the block, :func:`anomaly_scores` reuses ``features`` (computed by the caller
+    with :func:`anomaly_features`) for a ledger with the same feature inputs as ``ledger``.
+
+    The audit workflow computes the features early, to hand the forest to a worker; this
+    saves computing them a second time in the rule. Any other ledger is computed afresh.
+    """
+    token = _KNOWN.set((ledger.loc[:, list(FEATURE_INPUTS)], features))
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
+
+
+def _features(ledger: pd.DataFrame) -> pd.DataFrame:
+    known = _KNOWN.get()
+    if known is not None:
+        inputs, features = known
+        # Series.equals compares identical objects by identity first: a few ms per column.
+        if inputs.index.equals(ledger.index) and all(inputs[c].equals(ledger[c]) for c in FEATURE_INPUTS):
+            return features
+    return anomaly_features(ledger)
 
 
 def _group_stats(values: pd.Series, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,31 +198,47 @@ def anomaly_features(ledger: pd.DataFrame) -> pd.DataFrame:
     }, index=scored.index)
 
 
+def feature_matrix(features: pd.DataFrame) -> np.ndarray:
+    """The forest's input: the :data:`FEATURES` columns as float64, NaN/inf as 0."""
+    X = features[list(FEATURES)].to_numpy(dtype="float64")
+    return np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def anomaly_scores(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Features plus ``score`` (anomaly score in (0, 1]) for every row with a positive amount.
 
     On large ledgers (over ``SCREEN_ABOVE`` rows) rows the screen ranks far from the top
     keep a NaN score: they cannot be among the flagged share.
     """
-    features = anomaly_features(ledger)
+    features = _features(ledger)
     if len(features) < MIN_ROWS:
         return features.assign(score=pd.Series(dtype="float64"))
-    X = features[list(FEATURES)].to_numpy(dtype="float64")
-    X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
-    rng = np.random.default_rng(settings.random_state)
+    scorer = _SCORER.get() or forest_scores
+    score = scorer(feature_matrix(features), settings.random_state, settings.anomaly_contamination)
+    return features.assign(score=score)
+
+
+def forest_scores(X: np.ndarray, random_state: int, contamination: float) -> np.ndarray:
+    """Anomaly score of each row of the feature matrix ``X`` (see :func:`feature_matrix`).
+
+    The forest is fitted on a seeded subsample of at most ``FIT_ROWS`` rows. Above
+    ``SCREEN_ABOVE`` rows a small forest screens every row and the full forest scores only
+    the candidates; the others get NaN (they cannot be among the top ``contamination``).
+    """
+    rng = np.random.default_rng(random_state)
     fit_rows = np.sort(rng.choice(len(X), size=min(len(X), FIT_ROWS), replace=False))
     # The forest's own default, spelt out: fewer rows than 256 would make it warn.
     max_samples = min(256, len(fit_rows))
-    model = make_anomaly_model(settings, max_samples=max_samples).fit(X[fit_rows])
+    model = _make_model(random_state, max_samples, 100).fit(X[fit_rows])
     if len(X) <= SCREEN_ABOVE:
-        return features.assign(score=-model.score_samples(X))
-    screen = make_anomaly_model(settings, max_samples=max_samples, n_estimators=SCREEN_TREES).fit(X[fit_rows])
+        return -model.score_samples(X)
+    screen = _make_model(random_state, max_samples, SCREEN_TREES).fit(X[fit_rows])
     rough = -screen.score_samples(X)
-    keep = min(len(X), max(SCREEN_MIN, SCREEN_FACTOR * flag_count(len(X), settings.anomaly_contamination)))
+    keep = min(len(X), max(SCREEN_MIN, SCREEN_FACTOR * flag_count(len(X), contamination)))
     candidates = np.sort(np.lexsort((np.arange(len(X)), -rough))[:keep])
     score = np.full(len(X), np.nan)
     score[candidates] = -model.score_samples(X[candidates])
-    return features.assign(score=score)
+    return score
 
 
 def flag_count(n_scored: int, contamination: float) -> int:
