@@ -96,3 +96,12 @@ def test_findings_sheet_also_records_version_hash_and_settings(demo_workbook: Pa
         assert result.run_record["input_sha256"] in cells, name
         assert f"xl-expense {xl_expense.__version__}" in cells, name
         assert "approval_limit" in cells or any("approval_limit=5000" in c for c in cells), name
+
+
+def test_every_public_name_resolves() -> None:
+    """The lazily imported API: a typo in the lazy table would only show when a user calls it."""
+    import xl_expense
+
+    for name in xl_expense.__all__:
+        assert getattr(xl_expense, name) is not None, name
+    assert xl_expense.classify_workbook.__module__ == "xl_expense.classify_workflow"

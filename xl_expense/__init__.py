@@ -33,6 +33,15 @@ def __getattr__(name: str):
         from xl_expense.io.budget_template import make_budget_template
 
         return make_budget_template
+    lazy = {
+        "classify_workbook": "xl_expense.classify_workflow", "ClassifyResult": "xl_expense.classify_workflow",
+        "report_workbook": "xl_expense.report_workflow", "convert_file": "xl_expense.convert",
+        "run_batch": "xl_expense.batch", "classify_ledger": "xl_expense.core.classify_ledger",
+    }
+    if name in lazy:
+        import importlib
+
+        return getattr(importlib.import_module(lazy[name]), name)
     if name == "write_demo_workbook":
         from xl_expense.demo import write_demo_workbook
 
@@ -42,6 +51,12 @@ def __getattr__(name: str):
 
 __all__ = [
     "AuditResult",
+    "ClassifyResult",
+    "classify_ledger",
+    "classify_workbook",
+    "convert_file",
+    "report_workbook",
+    "run_batch",
     "Settings",
     "XlExpenseError",
     "__version__",
