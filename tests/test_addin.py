@@ -416,19 +416,13 @@ def ledger(demo_workbook: Path, tmp_path: Path) -> Path:
     return Path(shutil.copy(demo_workbook, tmp_path / "台账.xlsx"))
 
 
-def test_audit_active_runs_the_cli_workflow_and_reports_in_one_box(ledger: Path, monkeypatch) -> None:
-    book = FakeBook(ledger)
-    monkeypatch.setattr(macros, "_caller", lambda: book)
-    result = macros.audit_active()
-    assert result.output == ledger.with_name("台账_audited.xlsx") and result.output.is_file()
-    [(message, mode)] = book.app.alerts
-    assert mode == "info"
-    assert f"findings: {len(result.findings):,}" in message and str(result.output) in message
+# The audit button runs on the live book (XlwingsBook), not on the saved file: its tests, with a
+# fake live book and with xlwings' remote engine, are in tests/test_xlwings_book.py.
 
 
 def test_user_errors_show_the_cli_line(tmp_path: Path) -> None:
     missing = FakeBook(tmp_path / "gone.xlsx")
-    assert macros.run_action(missing, macros.audit_book, macros.audit_summary) is None
+    assert macros.run_action(missing, macros.classify_book, macros.classify_summary) is None
     assert missing.app.alerts == [((f"Error: {tmp_path / 'gone.xlsx'}: the saved file was not found — "
                                    "save the workbook again, then retry"), "critical")]
     unsaved = FakeBook("Book1")

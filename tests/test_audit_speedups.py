@@ -1,6 +1,5 @@
 """The audit workflow's speed-ups change nothing but the time it takes.
 
-* the IsolationForest is fitted in a worker process (and fitted here when that fails);
 * the workbook is opened once for settings, ledger, reviewer notes and budget;
 * scikit-learn and openpyxl are not imported just to start an audit.
 """
@@ -23,64 +22,6 @@ from xl_expense.io.reviewer_notes import read_reviewer_notes
 from xl_expense.io.settings_io import load_settings
 
 NOW = dt.datetime(2026, 6, 30, tzinfo=dt.UTC)
-
-
-def _audit(src: Path, out: Path, monkeypatch, worker: bool):
-    monkeypatch.setenv(workflows.FOREST_WORKER_ENV, "1" if worker else "0")
-    return workflows.audit_workbook(src, out, now=NOW)
-
-
-def _spy_answers(monkeypatch) -> list:
-    """Record what each worker answered (None = fell back to fitting here)."""
-    answers = []
-    original = workflows._ForestWorker._answer
-
-    def spy(self, *args):
-        answer = original(self, *args)
-        answers.append(answer)
-        return answer
-
-    monkeypatch.setattr(workflows._ForestWorker, "_answer", spy)
-    return answers
-
-
-def test_forest_worker_gives_the_same_findings(demo_workbook: Path, tmp_path: Path, monkeypatch):
-    assert demo_workbook.stat().st_size >= workflows.FOREST_WORKER_MIN_BYTES  # the demo does use a worker
-    here = _audit(demo_workbook, tmp_path / "here.xlsx", monkeypatch, worker=False)
-    answers = _spy_answers(monkeypatch)
-    there = _audit(demo_workbook, tmp_path / "there.xlsx", monkeypatch, worker=True)
-    assert len(answers) == 1 and answers[0] is not None, "the worker did not answer"
-    assert (there.findings["rule"] == "isolation_forest").sum() > 0
-    pd.testing.assert_frame_equal(there.findings, here.findings)
-
-
-def test_a_failing_worker_falls_back_to_fitting_here(demo_workbook: Path, tmp_path: Path, monkeypatch):
-    here = _audit(demo_workbook, tmp_path / "here.xlsx", monkeypatch, worker=False)
-    monkeypatch.setattr(workflows, "_FOREST_WORKER_CODE", "import sys; sys.exit(3)")
-    answers = _spy_answers(monkeypatch)
-    crashed = _audit(demo_workbook, tmp_path / "crashed.xlsx", monkeypatch, worker=True)
-    assert answers == [None]
-    pd.testing.assert_frame_equal(crashed.findings, here.findings)
-
-
-def test_no_interpreter_means_no_worker(demo_workbook: Path, tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(workflows.sys, "executable", str(tmp_path / "no-such-python"))
-    assert workflows._ForestWorker.start(str(tmp_path)) is None
-    result = _audit(demo_workbook, tmp_path / "out.xlsx", monkeypatch, worker=True)
-    assert (result.findings["rule"] == "isolation_forest").sum() > 0
-
-
-def test_small_workbooks_and_a_disabled_forest_use_no_worker(demo_workbook: Path, tmp_path: Path, monkeypatch):
-    from xl_expense.core.settings import Settings
-
-    monkeypatch.setenv(workflows.FOREST_WORKER_ENV, "1")
-    assert workflows._ForestWorker.wanted(demo_workbook, Settings())
-    assert not workflows._ForestWorker.wanted(demo_workbook, Settings(disabled_rules=("isolation_forest",)))
-    small = tmp_path / "small.csv"
-    small.write_text("日期,金额\n2026-03-01,10\n", encoding="utf-8")
-    assert not workflows._ForestWorker.wanted(small, Settings())
-    monkeypatch.setenv(workflows.FOREST_WORKER_ENV, "0")
-    assert not workflows._ForestWorker.wanted(demo_workbook, Settings())
 
 
 def test_starting_an_audit_imports_neither_sklearn_nor_openpyxl():

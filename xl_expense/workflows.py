@@ -9,38 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
-import os
 import platform
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from xl_expense import __version__
 from xl_expense.core.audit import RULES, benford_analysis, run_audit, threshold_preview
-from xl_expense.core.audit.anomaly import MIN_ROWS as FOREST_MIN_ROWS
-from xl_expense.core.audit.anomaly import (
-    anomaly_features,
-    feature_matrix,
-    forest_scorer,
-    forest_scores,
-    known_features,
-)
-from xl_expense.core.audit.registry import prepare_ledger
 from xl_expense.core.audit.summary import summarize_findings
 from xl_expense.core.budget_monitor import RULE_ID as BUDGET_RULE_ID
 from xl_expense.core.budget_monitor import budget_overrun_findings, monitor_budget
-from xl_expense.core.settings import Settings
+from xl_expense.core.settings import Settings, settings_from_dict
 from xl_expense.errors import OutputError, XlExpenseError
 from xl_expense.io.audit_sheets import build_audit_sheets
 from xl_expense.io.budget_book import BudgetBook, read_budget_book
@@ -49,7 +35,8 @@ from xl_expense.io.ledger_reader import Ledger, load_ledger, open_workbook
 from xl_expense.io.plain_copy import PACKAGE_SUFFIXES, copy_values_to_xlsx
 from xl_expense.io.reviewer_notes import our_sheet_names, read_reviewer_notes
 from xl_expense.io.safety import check_package
-from xl_expense.io.settings_io import load_settings
+from xl_expense.io.settings_io import load_settings, settings_from_rows
+from xl_expense.io.sheet_model import NewSheet
 from xl_expense.io.xlsx_package import add_sheets
 
 #: Titles of findings that come from outside the rule registry.
@@ -144,38 +131,14 @@ def audit_workbook(
             if book is not None:
                 stack.callback(book.close)
             settings, settings_source = load_settings(path, config, {"lang": lang}, book=book)
-            worker = None
-            if _ForestWorker.wanted(path, settings):
-                worker = _ForestWorker.start(stack.enter_context(tempfile.TemporaryDirectory(prefix="xle-forest-")))
-                if worker is not None:
-                    stack.callback(worker.close)
             ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst,
                                  progress=progress, book=book)
-            if worker is not None:
-                prepared, features = worker.submit(ledger.df, settings)
-                stack.enter_context(forest_scorer(worker.scores))
-                stack.enter_context(known_features(prepared, features))
             # A CSV cannot hold an earlier audit's sheets, so it has no reviewer notes to carry over.
             notes = None if path.suffix.lower() == ".csv" else read_reviewer_notes(path, book=book)
             budget = read_budget_book(path, book=book)
-            # Benford and the preview do not depend on the forest: computed while the worker scores.
-            benford = benford_analysis(ledger.df, settings)
-            preview = threshold_preview(ledger.df, settings)
-            findings = run_audit(ledger.df, settings)
-        findings = _with_budget_findings(path, ledger, findings, settings, now, budget)
-        run_record = _run_record(path, ledger, settings, settings_source, now)
-        sheets = build_audit_sheets(
-            findings,
-            ledger=ledger,
-            settings=settings,
-            summary=summarize_findings(findings, ledger.df),
-            benford=benford,
-            preview=preview,
-            notes=notes,
-            run_record=run_record,
-            rule_titles={**{rule_id: r.title(settings.lang) for rule_id, r in RULES.items()},
-                         **{rule_id: titles[settings.lang] for rule_id, titles in EXTRA_RULE_TITLES.items()}},
-        )
+            run = audit_ledger(ledger, settings, settings_source, notes=notes, budget=budget, now=now,
+                               input_name=path.name, input_sha256=file_sha256(path))
+        findings, run_record, sheets = run.findings, run.run_record, run.sheets
         _write(path, out, sheets, in_place)
         csv_path = None
         if findings_csv:
@@ -189,6 +152,149 @@ def audit_workbook(
         run_record=run_record, findings_csv=csv_path, seconds=time.perf_counter() - started,
         counts={k: int(v) for k, v in counts.items()},
     )
+
+
+class LiveBook(Protocol):
+    """What the live-book audit needs of a workbook open in Excel (see ``XlwingsBook``)."""
+
+    name: str
+
+    def ledger(self, sheet: str | None = None, mapping: Mapping[str, str] | None = None,
+               dayfirst: bool = False) -> Ledger: ...
+
+    def settings_rows(self) -> list[list[Any]] | None: ...
+
+    def reviewer_notes(self) -> pd.DataFrame: ...
+
+    def saved_file(self) -> Path | None: ...
+
+    def table_names(self) -> list[str]: ...
+
+    def write_sheets(self, sheets: list[NewSheet], replace: Iterable[str] = ()) -> list[str]: ...
+
+
+@dataclass
+class BookAuditResult:
+    """What an audit of a live workbook produced: the sheets were added to the book itself."""
+
+    book: str
+    ledger: Ledger
+    findings: pd.DataFrame
+    settings: Settings
+    run_record: dict[str, Any]
+    sheets: list[str]
+    #: What the book's engine could not draw (e.g. charts), one line each, for the message box.
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    output: Path | None = None  # nothing is written to a file
+
+
+def audit_live_book(
+    book: LiveBook,
+    *,
+    sheet: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    lang: str | None = None,
+    dayfirst: bool = False,
+    now: dt.datetime | None = None,
+) -> BookAuditResult:
+    """Audit the ledger of a workbook open in Excel and add the audit sheets to it.
+
+    The ribbon's 一键审计: the same :func:`audit_ledger` as :func:`audit_workbook`, fed from
+    the book's current cell values (unsaved edits included) instead of its file, and drawn
+    into the book instead of a copy. The settings come from the book's Settings sheet only
+    (there is no ``--config`` in Excel). A budget workbook's budget is read from its saved
+    file, the one source the budget reader understands; ``notes`` says so. Raises
+    :class:`~xl_expense.errors.XlExpenseError` with the book's name as the path.
+    """
+    started = time.perf_counter()
+    notes: list[str] = []
+    try:
+        settings, settings_source = _live_settings(book.settings_rows(), lang)
+        ledger = book.ledger(sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst)
+        budget = None
+        if BUDGET_TABLE in book.table_names():
+            saved = book.saved_file()
+            if saved is not None:
+                budget = read_budget_book(saved)
+                notes.append("预算取自已保存的文件 / budget read from the saved file")
+            else:
+                notes.append("预算检查需先保存工作簿 / save the workbook to include the budget check")
+        run = audit_ledger(ledger, settings, settings_source, input_name=book.name, input_sha256="",
+                           notes=book.reviewer_notes(), budget=budget, now=now)
+        notes += book.write_sheets(run.sheets, replace=our_sheet_names())
+    except XlExpenseError as exc:
+        raise exc.with_path(book.name)
+    counts = run.findings["severity"].value_counts().to_dict() if len(run.findings) else {}
+    return BookAuditResult(
+        book=book.name, ledger=ledger, findings=run.findings, settings=settings, run_record=run.run_record,
+        sheets=[s.name for s in run.sheets], notes=notes, seconds=time.perf_counter() - started,
+        counts={str(k): int(v) for k, v in counts.items()},
+    )
+
+
+#: The budget template's Table name (``xl_expense.io.budget_template.TABLE_BUDGET``; that
+#: module imports openpyxl, so the name is repeated here rather than imported).
+BUDGET_TABLE = "XE_Budget"
+
+
+def _live_settings(rows: list[list[Any]] | None, lang: str | None) -> tuple[Settings, dict[str, Any]]:
+    """Settings from a live book's Settings sheet rows, with :func:`load_settings`' precedence
+    (the sheet, else defaults; ``lang`` wins) and the same run-record source."""
+    values, ignored = settings_from_rows(rows) if rows is not None else ({}, [])
+    source = {"source": "sheet" if rows is not None else "defaults", "ignored": ignored}
+    if lang is not None:
+        values["lang"] = lang
+    return settings_from_dict(values), source
+
+
+@dataclass
+class AuditRun:
+    """The middle of an audit, whatever book it came from: findings, their sheets, the record."""
+
+    findings: pd.DataFrame
+    sheets: list[NewSheet]
+    run_record: dict[str, Any]
+
+
+def audit_ledger(
+    ledger: Ledger,
+    settings: Settings,
+    settings_source: Mapping[str, Any],
+    *,
+    input_name: str,
+    input_sha256: str = "",
+    notes: pd.DataFrame | None = None,
+    budget: BudgetBook | None = None,
+    now: dt.datetime | None = None,
+) -> AuditRun:
+    """Ledger + settings + reviewer notes (+ budget) → findings → sheet descriptions and run record.
+
+    Why one function: the CLI (a file) and the ribbon (a live workbook through
+    :class:`~xl_expense.io.xlwings_book.XlwingsBook`) must produce the same findings and the
+    same sheets, so everything between reading and writing happens here and nowhere else.
+    ``input_name``/``input_sha256`` identify the input in the run record (a live book that was
+    never saved has no file to hash: ``""``).
+    """
+    benford = benford_analysis(ledger.df, settings)
+    preview = threshold_preview(ledger.df, settings)
+    findings = run_audit(ledger.df, settings)
+    findings = _with_budget_findings(Path(input_name), ledger, findings, settings, now, budget)
+    run_record = _record(input_name, input_sha256, ledger, settings, settings_source, now)
+    sheets = build_audit_sheets(
+        findings,
+        ledger=ledger,
+        settings=settings,
+        summary=summarize_findings(findings, ledger.df),
+        benford=benford,
+        preview=preview,
+        notes=notes,
+        run_record=run_record,
+        rule_titles={**{rule_id: r.title(settings.lang) for rule_id, r in RULES.items()},
+                     **{rule_id: titles[settings.lang] for rule_id, titles in EXTRA_RULE_TITLES.items()}},
+    )
+    return AuditRun(findings=findings, sheets=sheets, run_record=run_record)
 
 
 def _with_budget_findings(path: Path, ledger: Ledger, findings: pd.DataFrame, settings: Settings,
@@ -241,10 +347,16 @@ def _write(path: Path, out: Path, sheets: list, in_place: bool) -> None:
 def _run_record(path: Path, ledger: Ledger, settings: Settings, source: dict[str, Any],
                 now: dt.datetime | None) -> dict[str, Any]:
     """Everything needed to reproduce or trust this run, written on the summary sheet."""
+    return _record(path.name, file_sha256(path), ledger, settings, source, now)
+
+
+def _record(input_name: str, input_sha256: str, ledger: Ledger, settings: Settings,
+            source: Mapping[str, Any], now: dt.datetime | None) -> dict[str, Any]:
+    """The run record of :func:`_run_record` for an input known by name and hash (or none)."""
     return {
         "tool_version": f"xl-expense {__version__}",
-        "input_file": path.name,
-        "input_sha256": file_sha256(path),
+        "input_file": input_name,
+        "input_sha256": input_sha256,
         "time": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "lang": settings.lang,
         "ledger_sheet": ledger.sheet,
@@ -257,141 +369,5 @@ def _run_record(path: Path, ledger: Ledger, settings: Settings, source: dict[str
         "settings": settings.to_dict(),
         "python": platform.python_version(),
         "pandas": pd.__version__,
-        "scikit-learn": _sklearn_version(),
+        "numpy": np.__version__,
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# the IsolationForest in a worker process
-# ---------------------------------------------------------------------------------------------
-
-#: Workbooks at least this large get their forest fitted in a worker process (below it the
-#: ledger is small and the worker's start-up would cost more than it hides).
-FOREST_WORKER_MIN_BYTES = 256 * 1024
-#: Set to 0 to fit the forest in this process always (debugging, comparisons).
-FOREST_WORKER_ENV = "XL_EXPENSE_FOREST_WORKER"
-#: A worker that has not answered by then is abandoned and the forest fitted here.
-FOREST_WORKER_TIMEOUT = 900.0
-
-# The worker imports scikit-learn first (≈1 s, mostly scipy.stats) while this process reads
-# the workbook, then waits for one request line "<matrix .npy path>\t<random_state>\t<share>"
-# and answers with the scores as .npy on stdout. It runs the very same forest_scores, so the
-# scores are identical to fitting here.
-_FOREST_WORKER_CODE = """\
-import sys
-sys.path[0] = sys.argv[1]  # this package's root, not the caller's working directory
-import numpy as np
-import sklearn.ensemble, sklearn.pipeline, sklearn.preprocessing
-from xl_expense.core.audit.anomaly import forest_scores
-line = sys.stdin.readline()
-if line.strip():
-    path, random_state, share = line.rstrip("\\n").split("\\t")
-    scores = forest_scores(np.load(path), int(random_state), float(share))
-    np.save(sys.stdout.buffer, np.ascontiguousarray(scores, dtype="float64"))
-    sys.stdout.flush()
-"""
-
-
-class _ForestWorker:
-    """A worker process that fits and scores the audit's IsolationForest in parallel.
-
-    Why: importing scikit-learn and scoring 100k rows take about as long as reading the
-    workbook, and the audit has nothing else to do with a second core. The worker is started
-    before the workbook is read (it imports scikit-learn meanwhile), gets the feature matrix
-    as soon as the ledger is known, and scores it while the other rules run. Any failure
-    (no interpreter, a crash, a timeout) falls back to fitting here: same function, same
-    scores, only slower.
-    """
-
-    def __init__(self, proc: subprocess.Popen, tmp_dir: str):
-        self._proc = proc
-        self._tmp_dir = tmp_dir
-        self._request: tuple[np.ndarray, int, float] | None = None
-
-    @classmethod
-    def start(cls, tmp_dir: str) -> _ForestWorker | None:
-        """A running worker, or None when no process can be started (then: fit here)."""
-        # The worker must import this very package (also from a source tree), whatever the
-        # caller's working directory holds.
-        package_root = str(Path(__file__).resolve().parent.parent)
-        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console window under Excel
-        try:
-            proc = subprocess.Popen([sys.executable, "-c", _FOREST_WORKER_CODE, package_root], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, creationflags=flags)
-        except (OSError, ValueError):
-            return None
-        return cls(proc, tmp_dir)
-
-    @staticmethod
-    def wanted(path: Path, settings: Settings) -> bool:
-        """Worth a worker: a large workbook, the forest rule on, and workers allowed."""
-        if os.environ.get(FOREST_WORKER_ENV, "1") == "0" or getattr(sys, "frozen", False) or not sys.executable:
-            return False
-        if "isolation_forest" in settings.disabled_rules:
-            return False
-        try:
-            return path.stat().st_size >= FOREST_WORKER_MIN_BYTES
-        except OSError:
-            return False
-
-    def submit(self, ledger_df: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Send the feature matrix of ``ledger_df`` (as the rule will compute it) to the worker.
-
-        Returns the ledger as the rules see it and its features, for the rule to reuse.
-        """
-        prepared = prepare_ledger(ledger_df)
-        features = anomaly_features(prepared)
-        if len(features) < FOREST_MIN_ROWS:
-            self.close()
-            return prepared, features
-        X = feature_matrix(features)
-        matrix = os.path.join(self._tmp_dir, "forest_features.npy")
-        np.save(matrix, X)
-        request = f"{matrix}\t{int(settings.random_state)}\t{float(settings.anomaly_contamination)!r}\n"
-        try:
-            self._proc.stdin.write(request.encode("utf-8"))
-            self._proc.stdin.flush()  # one short line: fits the pipe even while the worker imports
-        except OSError:  # the worker died already; the scorer falls back
-            return prepared, features
-        self._request = (X, int(settings.random_state), float(settings.anomaly_contamination))
-        return prepared, features
-
-    def scores(self, X: np.ndarray, random_state: int, contamination: float) -> np.ndarray:
-        """The worker's scores for ``X`` if it was asked exactly this, else fitted here."""
-        answer = self._answer(X, random_state, contamination)
-        return answer if answer is not None else forest_scores(X, random_state, contamination)
-
-    def _answer(self, X: np.ndarray, random_state: int, contamination: float) -> np.ndarray | None:
-        request, self._request = self._request, None
-        if request is None or (random_state, contamination) != request[1:] or not np.array_equal(X, request[0]):
-            return None
-        try:
-            out, _ = self._proc.communicate(timeout=FOREST_WORKER_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.close()
-            return None
-        if self._proc.returncode != 0 or not out:
-            return None
-        try:
-            scores = np.load(io.BytesIO(out), allow_pickle=False)
-        except (ValueError, OSError, EOFError):  # a torn answer: fit here
-            return None
-        return scores if scores.shape == (len(X),) else None
-
-    def close(self) -> None:
-        """Stop the worker if it is still running (unused, or abandoned)."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-        try:
-            self._proc.communicate(timeout=30)  # reap it and close its pipes
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            pass
-
-
-def _sklearn_version() -> str:
-    """scikit-learn's version without importing it (~1 s) when the forest ran in a worker."""
-    if "sklearn" in sys.modules:
-        return sys.modules["sklearn"].__version__
-    from importlib import metadata
-
-    return metadata.version("scikit-learn")

@@ -3,11 +3,13 @@
 Every entry point has the same two layers, so that the book the workflow runs on can change
 without touching the ribbon:
 
-* ``<action>_book(book, …)`` — **the seam**: takes an xlwings-like book and returns the
-  workflow's result. Today it runs the file-based workflow (the same call as the CLI) on the
-  book's saved file, ``book.fullname``, and writes the result next to it
-  (``<name>_audited.xlsx`` …). A live-book adapter (``XlwingsBook``) can replace the body
-  without changing the signature.
+* ``<action>_book(book, …)`` — **the seam**: takes an xlwings book and returns the
+  workflow's result. The audit runs on the live book: :class:`~xl_expense.io.xlwings_book.XlwingsBook`
+  reads its current values (unsaved edits included) and draws the audit sheets into it,
+  around the same :func:`xl_expense.workflows.audit_ledger` the CLI runs. Classify, Fill
+  budget and Monitor still run their file workflows on the book's saved file,
+  ``book.fullname``, and write the result next to it (``<name>_classified.xlsx`` …): they
+  patch the ledger's own cells and Tables, which the live adapter does not do yet.
 * ``<action>_active()`` — gets ``xw.Book.caller()``, calls the seam through :func:`run_action`,
   which shows the outcome in one Excel message box: the CLI's one-line error
   (``Error: <file>: <what> — <how to fix>``) or a short bilingual summary. Nothing ever ends
@@ -42,10 +44,14 @@ def saved_path(book: Any) -> Path:
 # --- the seams: book in, result out ----------------------------------------------------------
 
 def audit_book(book: Any) -> Any:
-    """Audit the book's ledger; the result's ``output`` is the audited copy next to it."""
-    from xl_expense.workflows import audit_workbook
+    """Audit the live book's ledger and add 审计摘要/审计明细 (Audit Summary/Findings) to it.
 
-    return audit_workbook(saved_path(book))
+    The book need not be saved; the user saves (or undoes) as with any edit.
+    """
+    from xl_expense.io.xlwings_book import XlwingsBook
+    from xl_expense.workflows import audit_live_book
+
+    return audit_live_book(XlwingsBook(book))
 
 
 def classify_book(book: Any) -> Any:
@@ -97,9 +103,13 @@ def _written(result: Any) -> str:
 
 def audit_summary(result: Any) -> str:
     counts = result.counts
+    sheets = getattr(result, "sheets", None)  # a live-book run added these sheets to the book
+    added = f"\n已添加工作表 / sheets added: {', '.join(sheets)}" if sheets else ""
+    notes = "".join(f"\n{note}" for note in getattr(result, "notes", []) or [])
     return (f"{len(result.ledger.df):,} 行 / rows, {len(result.ledger.rejected):,} 无法识别 / unreadable\n"
             f"审计发现 / findings: {len(result.findings):,} (error {counts.get('error', 0):,}, "
-            f"warning {counts.get('warning', 0):,}, info {counts.get('info', 0):,})" + _written(result))
+            f"warning {counts.get('warning', 0):,}, info {counts.get('info', 0):,})" + _written(result)
+            + added + notes)
 
 
 def classify_summary(result: Any) -> str:

@@ -168,8 +168,9 @@ def _cells(series: pd.Series) -> list:
     missing = series.isna().to_numpy()
     if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(series.dtype):
         values = series.array.to_pydatetime()
-    elif series.dtype == object:
-        # mixed objects may hold numpy scalars or Timestamps: convert one by one
+    elif series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        # mixed objects may hold numpy scalars or Timestamps: convert one by one (text columns,
+        # the usual case, are all str and missing values: taken as they are, below)
         return [_plain(v) for v in series]
     else:
         values = series.to_numpy(dtype=object)

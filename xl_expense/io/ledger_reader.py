@@ -26,7 +26,7 @@ import zipfile
 from dataclasses import dataclass, field
 from itertools import islice, zip_longest
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -162,6 +162,9 @@ class _Source:
     table_name: str | None = None
     part_path: str | None = None   # zip member of the sheet XML (xlsx/xlsm) for the SUM scan
     package: Path | None = None
+    #: Excel rows whose amount cell holds a vertical SUM, when the caller knows them
+    #: (a live workbook reads formulas itself; a package is scanned via part_path).
+    formula_rows: frozenset[int] = frozenset()
 
 
 def _validate_mapping(mapping: dict[str, str] | None) -> dict[str, str]:
@@ -415,6 +418,68 @@ def _sheet_parts(path: Path) -> dict[str, str]:
     return parts
 
 
+# -- rows from elsewhere (a live workbook through xlwings, a test) ------------------------------
+
+def candidate_sheets(names: Sequence[str], sheet: str | None = None) -> list[str]:
+    """The sheets :func:`load_ledger` would search: ``sheet`` alone when named, else every
+    sheet but our own output sheets (findings, summary, settings, report)."""
+    if sheet is not None:
+        if sheet not in names:
+            raise LedgerNotFound(f"there is no sheet named '{sheet}'", f"use one of: {', '.join(names)}")
+        return [sheet]
+    return [name for name in names if name not in _OWN_SHEETS]
+
+
+def header_score(rows: Sequence[Sequence[object]], mapping: dict[str, str] | None = None) -> float:
+    """How much the best header among the first rows of a sheet looks like a ledger's (0: none).
+
+    ``rows`` start at the sheet's first row; leading blank rows are skipped as in the
+    workbook reader. A caller choosing among sheets takes the highest score, first one on ties.
+    """
+    extra = {header: canonical for canonical, header in _validate_mapping(mapping).items()}
+    source = _rows_source("", rows, 1, 1, extra)
+    return source.header.score if source is not None else 0.0
+
+
+def ledger_from_rows(rows: Sequence[Sequence[object]], sheet: str, *, mapping: dict[str, str] | None = None,
+                     dayfirst: bool = False, path: str = "", first_row: int = 1, first_col: int = 1,
+                     sum_rows: Iterable[int] = (), progress: Progress | None = None) -> Ledger:
+    """Read a ledger out of a sheet's cell values with the very parser :func:`load_ledger` uses.
+
+    ``rows``: the values of a rectangle whose top-left cell is (``first_row``, ``first_col``),
+    1-based (a live workbook's used range); empty cells may be ``None`` or ``''``, dates
+    ``datetime``. ``sum_rows``: Excel rows whose amount cell holds a vertical SUM (the
+    caller read the formulas), counted as totals rows. ``path`` names the source in the
+    Ledger and in error messages. Raises :class:`~xl_expense.errors.LedgerNotFound` when
+    the sheet has no expense header.
+    """
+    try:
+        mapping = _validate_mapping(mapping)
+        extra = {header: canonical for canonical, header in mapping.items()}
+        source = _rows_source(sheet, rows, first_row, first_col, extra)
+        if source is None:
+            raise _not_found(f"sheet '{sheet}'")
+        source.formula_rows = frozenset(int(r) for r in sum_rows)
+        return _read_source(source, path or sheet, mapping, dayfirst, progress)
+    except XlExpenseError as exc:
+        raise exc.with_path(path) if path else exc
+
+
+def _rows_source(name: str, rows: Sequence[Sequence[object]], first_row: int, first_col: int,
+                 extra: dict[str, str]) -> _Source | None:
+    """Like :func:`_sheet_candidate`, over rows already in memory."""
+    rows = [list(row) for row in rows]
+    skipped = next((i for i, row in enumerate(rows) if any(_filled(v) for v in row)), len(rows))
+    head = rows[skipped:skipped + HEADER_SEARCH_ROWS + 1]
+    match = find_header(head, HEADER_SEARCH_ROWS, extra)
+    if match is None:
+        return None
+    header_index = skipped + match.row
+    after = rows[header_index + match.n_rows:]
+    return _Source(sheet=name, header=match, header_index=header_index, rows=iter(after),
+                   col_base=first_col - 1, total_rows=len(after), row_base=lambda n: first_row - 1)
+
+
 # -- csv --------------------------------------------------------------------------------------
 
 def _decode_text(raw: bytes) -> str:
@@ -559,7 +624,7 @@ def _read_source(source: _Source, path: str, mapping: dict[str, str], dayfirst: 
     header_row = base + source.header_index + 1
     first_data_row = header_row + source.header.n_rows
     sum_rows = (sum_formula_rows(source.package, source.part_path, columns["amount"].index)
-                if source.part_path else set())
+                if source.part_path else set()) | set(source.formula_rows)
     return _assemble(chunks, source, columns, path, first_data_row, header_row, sum_rows)
 
 

@@ -32,7 +32,14 @@ _ROW_COLUMNS = ("date", "person", "department", "vendor", "category", "amount", 
 
 def empty_findings() -> pd.DataFrame:
     """A findings table with no lines and the right dtypes."""
-    return _typed(pd.DataFrame({c: [] for c in schema.FINDING_COLUMNS}))
+    # Built once: typing the columns costs ~2 ms, and most rules find nothing in a small ledger.
+    global _EMPTY
+    if _EMPTY is None:
+        _EMPTY = _typed(pd.DataFrame({c: [] for c in schema.FINDING_COLUMNS}))
+    return _EMPTY.copy()
+
+
+_EMPTY: pd.DataFrame | None = None
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:

@@ -7,18 +7,20 @@ day of the month and how round the amount is. An IsolationForest isolates rows t
 to separate from the rest; the top ``anomaly_contamination`` share of all scored rows is
 flagged.
 
-The forest is fitted on a seeded subsample (it only ever draws 256 rows per tree, so more
-training rows buy nothing) and scores every row; ``random_state`` and ``n_jobs=1`` make the
-same ledger give the same findings on every run and machine.
+The forest is Liu, Ting & Zhou's (2008) IsolationForest, written here in numpy (the same
+algorithm as scikit-learn's: 100 trees of 256 rows drawn without replacement, a random
+feature and a uniform random threshold per node, height limit ⌈log2 256⌉, path length with
+the c(n) correction). All trees grow together level by level and every row goes through
+every tree with a few array operations per level, so a 1,000-row ledger is scored in
+milliseconds and the audit never imports scikit-learn (about 1.7 s of imports). It flags a
+different but comparable set of rows than scikit-learn's forest, about as different as
+scikit-learn with another seed (tests compare the two). ``random_state`` makes the same
+ledger give the same findings on every run and machine.
 
-scikit-learn is imported only when a forest is fitted (importing it costs about a second,
-mostly scipy.stats pulled in by ``sklearn.utils``), and the fitting and scoring are one
-function of the feature matrix, :func:`forest_scores`, so a caller may run it elsewhere (the
-audit workflow runs it in a worker process while it reads the workbook) and hand the result
-back through :func:`forest_scorer`.
+Fitting and scoring are one function of the feature matrix, :func:`forest_scores`.
 
-The score is the forest's anomaly score s = 2^(-E[h(x)] / c(n)) in (0, 1] (the negated
-``score_samples``; values near 1 are anomalies, below 0.5 normal). The message names the
+The score is the forest's anomaly score s = 2^(-E[h(x)] / c(ψ)) in (0, 1] (values near 1
+are anomalies, below 0.5 normal). The message names the
 feature with the largest standardised deviation, e.g. "amount 38× this person's median for
 通讯费".
 """
@@ -26,10 +28,7 @@ feature with the largest standardised deviation, e.g. "amount 38× this person's
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -47,16 +46,10 @@ from xl_expense.core.audit.registry import (
 )
 from xl_expense.core.settings import Settings
 
-if TYPE_CHECKING:
-    from sklearn.pipeline import Pipeline
-
 #: Fewer scored rows than this and "the top 1 %" is not a meaningful population.
 MIN_ROWS = 50
-#: Rows used to fit the forest (each tree still samples only 256 of them).
-FIT_ROWS = 100_000
-#: Above this many rows a quarter-size forest screens every row first and the full forest
-#: scores only the strangest candidates: scoring is linear in trees × rows, and a million rows
-#: through 100 trees takes ~7 s on one core.
+#: Above this many rows the forest's first quarter of trees screens every row and only the
+#: strangest candidates go through the rest: scoring is linear in trees × rows.
 SCREEN_ABOVE = 200_000
 SCREEN_TREES = 25
 #: Candidates kept by the screen: this many times the rows to flag, and at least SCREEN_MIN.
@@ -69,72 +62,8 @@ FEATURES = ("amount", "log_amount", "person_z", "category_z", "person_category_z
             "weekday", "day_of_month", "roundness")
 
 
-def make_anomaly_model(settings: Settings, max_samples: int = 256, n_estimators: int = 100) -> Pipeline:
-    """Unfitted pipeline: StandardScaler → IsolationForest (seeded, single-threaded)."""
-    return _make_model(settings.random_state, max_samples, n_estimators)
-
-
-def _make_model(random_state: int, max_samples: int, n_estimators: int) -> Pipeline:
-    # Imported here, not at the top: see the module docstring.
-    from sklearn.ensemble import IsolationForest
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return Pipeline([
-        ("scale", StandardScaler()),
-        ("forest", IsolationForest(n_estimators=n_estimators, max_samples=max_samples, contamination="auto",
-                                   random_state=random_state, n_jobs=1)),
-    ])
-
-
-#: Computes :func:`forest_scores` (same arguments, same result); None = in this process.
-ForestScorer = Callable[[np.ndarray, int, float], np.ndarray]
-_SCORER: ContextVar[ForestScorer | None] = ContextVar("xl_expense_forest_scorer", default=None)
-
-
-@contextmanager
-def forest_scorer(scorer: ForestScorer) -> Iterator[None]:
-    """Within the block, :func:`anomaly_scores` gets forest scores from ``scorer``.
-
-    ``scorer(X, random_state, contamination)`` must return exactly what
-    :func:`forest_scores` returns for those arguments (e.g. by calling it in another
-    process); it may fall back to calling it here.
-    """
-    token = _SCORER.set(scorer)
-    try:
-        yield
-    finally:
-        _SCORER.reset(token)
-
-
 #: Ledger columns the features are computed from.
 FEATURE_INPUTS = ("amount", "date", "person", "category", "vendor")
-_KNOWN: ContextVar[tuple[pd.DataFrame, pd.DataFrame] | None] = ContextVar("xl_expense_known_features", default=None)
-
-
-@contextmanager
-def known_features(ledger: pd.DataFrame, features: pd.DataFrame) -> Iterator[None]:
-    """Within the block, :func:`anomaly_scores` reuses ``features`` (computed by the caller
-    with :func:`anomaly_features`) for a ledger with the same feature inputs as ``ledger``.
-
-    The audit workflow computes the features early, to hand the forest to a worker; this
-    saves computing them a second time in the rule. Any other ledger is computed afresh.
-    """
-    token = _KNOWN.set((ledger.loc[:, list(FEATURE_INPUTS)], features))
-    try:
-        yield
-    finally:
-        _KNOWN.reset(token)
-
-
-def _features(ledger: pd.DataFrame) -> pd.DataFrame:
-    known = _KNOWN.get()
-    if known is not None:
-        inputs, features = known
-        # Series.equals compares identical objects by identity first: a few ms per column.
-        if inputs.index.equals(ledger.index) and all(inputs[c].equals(ledger[c]) for c in FEATURE_INPUTS):
-            return features
-    return anomaly_features(ledger)
 
 
 def _group_stats(values: pd.Series, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,40 +139,189 @@ def anomaly_scores(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     On large ledgers (over ``SCREEN_ABOVE`` rows) rows the screen ranks far from the top
     keep a NaN score: they cannot be among the flagged share.
     """
-    features = _features(ledger)
+    features = anomaly_features(ledger)
     if len(features) < MIN_ROWS:
         return features.assign(score=pd.Series(dtype="float64"))
-    scorer = _SCORER.get() or forest_scores
-    score = scorer(feature_matrix(features), settings.random_state, settings.anomaly_contamination)
+    score = forest_scores(feature_matrix(features), settings.random_state, settings.anomaly_contamination)
     return features.assign(score=score)
 
 
 def forest_scores(X: np.ndarray, random_state: int, contamination: float) -> np.ndarray:
     """Anomaly score of each row of the feature matrix ``X`` (see :func:`feature_matrix`).
 
-    The forest is fitted on a seeded subsample of at most ``FIT_ROWS`` rows. Above
-    ``SCREEN_ABOVE`` rows a small forest screens every row and the full forest scores only
-    the candidates; the others get NaN (they cannot be among the top ``contamination``).
+    Each tree draws its 256 rows from all of ``X``. Above ``SCREEN_ABOVE`` rows the first
+    ``SCREEN_TREES`` trees screen every row and the remaining trees score only the
+    candidates (their score is then the same mean over all trees); the others get NaN (they
+    cannot be among the top ``contamination``).
     """
-    rng = np.random.default_rng(random_state)
-    fit_rows = np.sort(rng.choice(len(X), size=min(len(X), FIT_ROWS), replace=False))
-    # The forest's own default, spelt out: fewer rows than 256 would make it warn.
-    max_samples = min(256, len(fit_rows))
-    model = _make_model(random_state, max_samples, 100).fit(X[fit_rows])
+    forest = fit_isolation_forest(X, random_state)
     if len(X) <= SCREEN_ABOVE:
-        return -model.score_samples(X)
-    screen = _make_model(random_state, max_samples, SCREEN_TREES).fit(X[fit_rows])
-    rough = -screen.score_samples(X)
+        return forest.scores(X)
+    screen = slice(0, SCREEN_TREES)
+    first = forest.path_sums(X, screen)
     keep = min(len(X), max(SCREEN_MIN, SCREEN_FACTOR * flag_count(len(X), contamination)))
-    candidates = np.sort(np.lexsort((np.arange(len(X)), -rough))[:keep])
+    # Shortest mean path first (most isolated); ties by position, so the cut is deterministic.
+    candidates = np.sort(np.lexsort((np.arange(len(X)), first))[:keep])
+    mean = (first[candidates] + forest.path_sums(X[candidates], slice(SCREEN_TREES, None))) / N_TREES
     score = np.full(len(X), np.nan)
-    score[candidates] = -model.score_samples(X[candidates])
+    score[candidates] = np.power(2.0, -mean / float(average_path_length(forest.sample_size)))
     return score
 
 
 def flag_count(n_scored: int, contamination: float) -> int:
     """How many of ``n_scored`` rows the top ``contamination`` share is (0 below MIN_ROWS)."""
     return 0 if n_scored < MIN_ROWS else max(1, math.ceil(contamination * n_scored))
+
+
+# ---------------------------------------------------------------------------------------------
+# the isolation forest (Liu, Ting & Zhou 2008), in numpy
+# ---------------------------------------------------------------------------------------------
+
+#: Trees in the forest and rows drawn (without replacement) for each: the paper's defaults,
+#: which scikit-learn uses too. Isolation needs few rows per tree; more only blur the outliers.
+N_TREES = 100
+SAMPLE_SIZE = 256
+#: Rows scored per block: rows × trees index arrays stay within the CPU cache.
+_SCORE_BLOCK = 2048
+_EULER = 0.5772156649015329
+
+
+def average_path_length(n: np.ndarray | int) -> np.ndarray:
+    """c(n): the mean path length of an unsuccessful search in a binary search tree of n
+    points, 2·H(n−1) − 2(n−1)/n with H(i) ≈ ln i + γ; c(1) = 0 and c(2) = 1.
+
+    It normalises the score and stands in for the subtree a leaf holding n > 1 rows would
+    have grown had the depth limit not stopped it.
+    """
+    n = np.asarray(n, dtype="float64")
+    out = np.where(n == 2, 1.0, 0.0)
+    big = n > 2
+    safe = np.where(big, n, 3.0)
+    return np.where(big, 2.0 * (np.log(safe - 1.0) + _EULER) - 2.0 * (safe - 1.0) / safe, out)
+
+
+@dataclass(frozen=True)
+class IsolationForest:
+    """Fitted trees stored as complete binary heaps of depth ``depth``.
+
+    Internal node ``h`` of tree ``t`` sends a row right when ``x[feature[t, h]] >
+    threshold[t, h]``. A node that became a leaf above the bottom keeps threshold +inf, so
+    every row passes straight down its left side, and the bottom slots below it all hold its
+    path length (depth of the leaf + c(rows in it)). Scoring is then the same ``depth`` steps
+    for every row in every tree, with no branches: numpy does them for all rows at once.
+    """
+
+    feature: np.ndarray      # (trees, 2**depth - 1) int
+    threshold: np.ndarray    # (trees, 2**depth - 1) float64
+    path_length: np.ndarray  # (trees, 2**depth) float64
+    sample_size: int
+
+    @property
+    def depth(self) -> int:
+        return int(self.path_length.shape[1]).bit_length() - 1
+
+    def path_sums(self, X: np.ndarray, trees: slice = slice(None)) -> np.ndarray:
+        """Sum over ``trees`` of each row's path length h(x) (float64, one per row of X)."""
+        feature = self.feature[trees]
+        threshold = self.threshold[trees]
+        path_length = self.path_length[trees]
+        n_trees, n_internal = feature.shape
+        n = X.shape[0]
+        # Flat gathers: column-major X so that "feature f of row r" is one index, f·n + r.
+        values = np.ascontiguousarray(X.T).ravel()
+        feature_flat = feature.ravel().astype("int64") * n
+        threshold_flat = threshold.ravel()
+        leaves_flat = path_length.ravel()
+        tree_base = (np.arange(n_trees, dtype="int64") * n_internal)[:, None]
+        leaf_base = (np.arange(n_trees, dtype="int64") * path_length.shape[1])[:, None]
+        total = np.zeros(n)
+        for start in range(0, n, _SCORE_BLOCK):
+            rows = np.arange(start, min(n, start + _SCORE_BLOCK), dtype="int64")[None, :]
+            node = np.zeros((n_trees, rows.shape[1]), dtype="int64")
+            for level in range(self.depth):
+                heap = tree_base + ((1 << level) - 1) + node
+                go_right = values[feature_flat[heap] + rows] > threshold_flat[heap]
+                node = 2 * node + go_right
+            total[start:start + rows.shape[1]] = leaves_flat[leaf_base + node].sum(axis=0)
+        return total
+
+    def scores(self, X: np.ndarray, trees: slice = slice(None)) -> np.ndarray:
+        """Anomaly score s(x) = 2^(−E[h(x)] / c(ψ)) over ``trees``: near 1 isolated, ≤ 0.5 ordinary."""
+        n_trees = len(range(*trees.indices(len(self.feature))))
+        mean = self.path_sums(X, trees) / n_trees
+        return np.power(2.0, -mean / float(average_path_length(self.sample_size)))
+
+
+def fit_isolation_forest(X: np.ndarray, random_state: int, n_trees: int = N_TREES,
+                         sample_size: int = SAMPLE_SIZE) -> IsolationForest:
+    """Grow ``n_trees`` isolation trees, each on ``min(sample_size, len(X))`` rows drawn
+    without replacement, to depth ⌈log2 ψ⌉ (the paper's height limit: only short paths matter).
+
+    Each node splits on a feature drawn at random among those not constant in the node, at a
+    threshold drawn uniformly between the node's minimum and maximum; a node becomes a leaf
+    with one row, with all features constant, or at the depth limit. All trees grow together
+    level by level (node statistics by sorted groups), so the cost is a few numpy calls per
+    level instead of a Python call per node.
+    """
+    X = np.asarray(X, dtype="float64")
+    rng = np.random.default_rng(random_state)
+    n, n_features = X.shape
+    psi = min(sample_size, n)
+    depth = max(1, math.ceil(math.log2(max(psi, 2))))
+    rows = np.stack([rng.choice(n, size=psi, replace=False) for _ in range(n_trees)])
+    samples = X[rows]  # (trees, ψ, features)
+    feature = np.zeros((n_trees, (1 << depth) - 1), dtype="int64")
+    threshold = np.full((n_trees, (1 << depth) - 1), np.inf)
+    path_length = np.zeros((n_trees, 1 << depth))
+    tree = np.repeat(np.arange(n_trees), psi)
+    values = np.ascontiguousarray(samples.reshape(-1, n_features).T)  # (features, rows): rows contiguous
+    node = np.zeros(values.shape[1], dtype="int64")
+    for level in range(depth + 1):
+        group = tree * (1 << level) + node
+        order = np.argsort(group, kind="stable")
+        group, tree, node, values = group[order], tree[order], node[order], values[:, order]
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        count = np.diff(np.r_[starts, len(group)])
+        low = np.minimum.reduceat(values, starts, axis=1).T
+        high = np.maximum.reduceat(values, starts, axis=1).T
+        varying = high > low
+        g_tree, g_node = tree[starts], node[starts]
+        leaf = (count <= 1) | ~varying.any(axis=1) | (level == depth)
+        _fill_leaves(path_length, g_tree[leaf], g_node[leaf], level, depth, count[leaf])
+        split = ~leaf
+        # A feature uniformly among the node's varying ones: the k-th True of its row.
+        n_varying = varying[split].sum(axis=1)
+        k = np.minimum((rng.random(int(split.sum())) * n_varying).astype("int64"), n_varying - 1)
+        chosen = (np.cumsum(varying[split], axis=1) > k[:, None]).argmax(axis=1)
+        lo = low[split, chosen]
+        hi = high[split, chosen]
+        cut = lo + rng.random(len(lo)) * (hi - lo)
+        cut = np.where(cut >= hi, lo, cut)  # rounding may reach the maximum: keep both sides non-empty
+        heap = (1 << level) - 1 + g_node[split]
+        feature[g_tree[split], heap] = chosen
+        threshold[g_tree[split], heap] = cut
+        # Rows of split nodes go one level down; rows of leaves are done.
+        group_feature = np.full(len(starts), -1)
+        group_feature[split] = chosen
+        group_cut = np.full(len(starts), np.inf)
+        group_cut[split] = cut
+        member = np.repeat(np.arange(len(starts)), count)
+        keep = split[member]
+        member = member[keep]
+        tree, node, values = tree[keep], node[keep], values[:, keep]
+        go_right = values[group_feature[member], np.arange(len(member))] > group_cut[member]
+        node = 2 * node + go_right
+        if not len(node):
+            break
+    return IsolationForest(feature, threshold, path_length, psi)
+
+
+def _fill_leaves(path_length: np.ndarray, tree: np.ndarray, node: np.ndarray, level: int, depth: int,
+                 count: np.ndarray) -> None:
+    """Write a leaf's path length (its depth + c(rows in it)) into every bottom slot below it."""
+    width = 1 << (depth - level)
+    slots = (node * width)[:, None] + np.arange(width)
+    path_length[tree[:, None], slots] = (level + average_path_length(count))[:, None]
 
 
 def _outlier_sample(n: int = 240, seed: int = 7, planted: float | None = 50.0) -> list[dict]:

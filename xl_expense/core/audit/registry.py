@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -296,8 +297,46 @@ def receipt_numbers(receipt: pd.Series) -> pd.Series:
     the same receipt typed three ways. Folding runs once per distinct value.
     """
     codes, uniques = pd.factorize(receipt, use_na_sentinel=True)
-    folded = np.array([_fold_receipt(u) for u in uniques] + [None], dtype=object)
+    uniques = np.asarray(uniques, dtype=object)
+    folded = np.empty(len(uniques) + 1, dtype=object)  # last: missing (code -1) stays None
+    if _all_plain(uniques):
+        folded[:-1] = _fold_plain(uniques)
+    else:
+        plain = np.fromiter((isinstance(u, str) and u.isascii() and u.isalnum() for u in uniques), dtype=bool,
+                            count=len(uniques))
+        folded[:-1][plain] = _fold_plain(uniques[plain])
+        folded[:-1][~plain] = [_fold_receipt(u) for u in uniques[~plain]]
     return pd.Series(folded[codes], index=receipt.index, dtype=object)
+
+
+def _all_plain(values: np.ndarray) -> bool:
+    """Every value a string of ASCII letters and digits, or empty (checked on one joined string)."""
+    if not len(values) or pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return False
+    joined = "".join(values)
+    return joined.isascii() and (joined.isalnum() or not joined)
+
+
+#: A placeholder of ASCII letters and digits, or nothing, on a line of its own (see ``_NO_RECEIPT``).
+_PLAIN_PLACEHOLDER = re.compile("^(?:" + "|".join(sorted(
+    (p for p in _NO_RECEIPT if p.isascii() and (p.isalnum() or not p)), key=lambda p: (-len(p), p))) + ")$", re.MULTILINE)
+
+
+def _fold_plain(values: np.ndarray) -> np.ndarray:
+    """:func:`_fold_receipt` of strings of ASCII letters and digits only (most receipt numbers).
+
+    They have no separators to drop and ASCII upper-casing keeps their length, so one
+    ``upper`` over all of them joined by newlines folds them at once (a million receipt
+    numbers in milliseconds instead of a Python call each); placeholders such as ``NA`` or
+    ``0`` are looked for in the joined text first, and usually there are none.
+    """
+    if not len(values):
+        return values
+    joined = "\n".join(values).upper()
+    upper = np.array(joined.split("\n"), dtype=object)
+    if _PLAIN_PLACEHOLDER.search(joined):
+        upper[pd.Index(upper).isin(_NO_RECEIPT)] = None
+    return upper
 
 
 def key_codes(df: pd.DataFrame, cols: Sequence[str], na_is_value: bool = False) -> np.ndarray:

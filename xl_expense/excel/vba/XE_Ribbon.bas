@@ -10,9 +10,10 @@ Attribute VB_Name = "XE_Ribbon"
 ' written as hex code points and decoded by Zh() at run time.
 Option Explicit
 
-' Audit (button 1): audit the ledger of the active workbook (writes <name>_audited.xlsx next to it).
+' Audit (button 1): audit the ledger of the active workbook; the audit sheets are added to it.
 Sub XE_RunAudit(control As IRibbonControl)
-    If Not ReadyToRun() Then Exit Sub
+    ' The audit reads and writes the open workbook itself: it only needs one to be open.
+    If Not WorkbookOpen() Then Exit Sub
     RunPython "import xl_expense.excel.macros as m; m.audit_active()"
 End Sub
 
@@ -51,14 +52,19 @@ Sub XE_RunSettings(control As IRibbonControl)
 End Sub
 
 ' The workflows read the saved file: make sure there is one and that it is current.
+Private Function WorkbookOpen() As Boolean
+    WorkbookOpen = Not ActiveWorkbook Is Nothing
+    If Not WorkbookOpen Then
+        MsgBox Zh("8BF7 5148 6253 5F00 8981 5904 7406 7684 5DE5 4F5C 7C3F 3002") & vbLf & _
+               "Open the workbook to work on first.", vbExclamation, "xl-expense"
+    End If
+End Function
+
+' The file-based workflows (classify, budget) read the saved file: it must exist and be current.
 Private Function ReadyToRun() As Boolean
     Dim answer As VbMsgBoxResult
     ReadyToRun = False
-    If ActiveWorkbook Is Nothing Then
-        MsgBox Zh("8BF7 5148 6253 5F00 8981 5904 7406 7684 5DE5 4F5C 7C3F 3002") & vbLf & _
-               "Open the workbook to work on first.", vbExclamation, "xl-expense"
-        Exit Function
-    End If
+    If Not WorkbookOpen() Then Exit Function
     If ActiveWorkbook.Path = "" Then
         MsgBox Zh("8BF7 5148 4FDD 5B58 5DE5 4F5C 7C3F 3002") & vbLf & _
                "Save the workbook first: the workflows read the saved file.", vbExclamation, "xl-expense"
