@@ -9,9 +9,8 @@ of the child) is comparable. Targets (issue 2): 100k rows in ≤ 0.10× the open
 load-and-save of the same file; 1,048,576 rows in ≤ 60 s and ≤ 3 GB peak.
 
 The machine may be shared: ``--repeat N`` alternates audit and round-trip N times on the same
-file and reports each pair's ratio and their median. The audit fits its IsolationForest in a
-worker process (a second core); ``cpu`` is the audit's CPU seconds, worker included, so a
-busy machine shows in ``wall`` > ``cpu`` / 2.
+file and reports each pair's ratio and their median; ``cpu`` is the audit's CPU seconds, so a
+busy machine shows in ``wall`` > ``cpu``.
 """
 
 from __future__ import annotations

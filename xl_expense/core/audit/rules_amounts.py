@@ -24,6 +24,7 @@ from xl_expense.core.audit.registry import (
     rule,
 )
 from xl_expense.core.settings import Settings
+from xl_expense.core.taxonomy import default_taxonomy
 
 _R = {"date": "2026-03-03", "person": "张三", "vendor": "某礼品店", "category": "礼品"}
 
@@ -105,9 +106,17 @@ def round_amount(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 
 def _fold(text: pd.Series) -> pd.Series:
-    """Category names compared loosely: full/half width, case and spaces do not matter."""
-    return text.astype(object).map(
-        lambda v: None if v is None or v != v else "".join(unicodedata.normalize("NFKC", str(v)).lower().split()))
+    """Category names compared loosely: full/half width, case and spaces do not matter, and a
+    known synonym or English label means its category (招待费, Customer hospitality → 客户招待),
+    so a limit set for 客户招待 applies however the ledger or the classifier spelled it."""
+    taxonomy = default_taxonomy()
+
+    def one(v):
+        if v is None or v != v:
+            return None
+        return taxonomy.canonical(v) or "".join(unicodedata.normalize("NFKC", str(v)).lower().split())
+
+    return text.astype(object).map(one)
 
 
 @rule("over_policy_limit", "error", code="POL", title_zh="超出类别限额", title_en="Over category limit",
@@ -118,6 +127,10 @@ def _fold(text: pd.Series) -> pd.Series:
                 note="spaces around the category"),
           passes([{**_R, "category": "客户招待", "amount": 3000.0}], policy_limits={"客户招待": 3000.0}),
           passes([{**_R, "category": "差旅费", "amount": 9000.0}], policy_limits={"客户招待": 3000.0}),
+          flags([{**_R, "category": "招待费", "amount": 3200.0}], policy_limits={"客户招待": 3000.0},
+                note="a synonym of the category"),
+          flags([{**_R, "category": "客户招待", "amount": 3200.0}], policy_limits={"Customer hospitality": 3000.0},
+                note="the limit set by the English label"),
       ])
 def over_policy_limit(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Amount is above the per-category limit set in `policy_limits` (e.g. 客户招待 = 3,000)."""
