@@ -32,7 +32,12 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.command("convert")
+#: The same help options as the main group, also when this command runs on its own (click
+#: caches a command's help option the first time it is built, with or without a parent).
+HELP = {"help_option_names": ["-h", "--help"]}
+
+
+@click.command("convert", context_settings=HELP)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the standard ledger workbooks (<name>_ledger.xlsx).")
@@ -73,7 +78,7 @@ def convert_command(inputs: tuple[Path, ...], out_dir: Path, profile: str | None
         sys.exit(1)
 
 
-@click.command("batch")
+@click.command("batch", context_settings=HELP)
 @click.argument("in_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the outputs, batch_summary.xlsx and the resume manifest.")

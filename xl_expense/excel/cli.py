@@ -26,7 +26,12 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group("excel")
+#: The same help options as the main group, also when this command runs on its own (click
+#: caches a command's help option the first time it is built, with or without a parent).
+HELP = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group("excel", context_settings=HELP)
 def excel_group() -> None:
     """The Excel ribbon add-in (tab 销售维护费 Expenses) and the worksheet functions' settings."""
 
