@@ -237,3 +237,157 @@ def test_a_ledger_with_a_repeated_index_is_handled_by_position(labelled) -> None
     predicted = predict_categories(result.model, doubled, existing=doubled["category"])
     assert predicted["source"].eq("manual").all()
     assert predicted["category"].tolist() == doubled["category"].tolist()
+
+
+# ------------------------------------------------------------------------------ fast paths
+
+def _fnv1a(text: str) -> int:
+    """The 64-bit FNV-1a hash of ``text``'s code points, written out the slow way."""
+    h = 0xCBF29CE484222325
+    for char in text:
+        h = ((h ^ ord(char)) * 0x100000001B3) % 2**64
+    return h
+
+
+def _char_ngrams(text: str, lo: int, hi: int) -> list[str]:
+    padded = f" {' '.join(text.lower().split())} " if text.split() else ""
+    return [padded[i:i + n] for n in range(lo, hi + 1) for i in range(len(padded) - n + 1)]
+
+
+CORPUS = ["滴滴出行 打车", "Didi  TAXI to client", "滴滴出行", "", "taxi", "China Mobile 话费", "滴滴出行"]
+
+
+@pytest.mark.parametrize(("ngram_range", "min_df", "max_features"), [((1, 3), 1, None), ((2, 4), 2, None),
+                                                                        ((1, 2), 1, 14), ((1, 2), 1, 4)])
+def test_char_ngrams_equal_scikit_learn_tfidf_on_the_same_ngrams(ngram_range, min_df, max_features) -> None:
+    """The vectorised n-grams are exactly scikit-learn's TF-IDF of the same n-grams, columns permuted."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from xl_expense.core.classify import CharNgrams
+
+    ours = CharNgrams(ngram_range=ngram_range, min_df=min_df, max_features=max_features).fit(CORPUS)
+    reference = TfidfVectorizer(analyzer=lambda t: _char_ngrams(t, *ngram_range), sublinear_tf=True,
+                                min_df=min_df, max_features=max_features).fit(CORPUS)
+    terms = reference.get_feature_names_out()
+    assert len(ours.ngram_hashes_) == len(terms)
+    column = pd.Index(ours.ngram_hashes_).get_indexer(np.array([_fnv1a(t) for t in terms], dtype=np.uint64))
+    assert (column >= 0).all()
+    new_text = ["滴滴 打车 taxi", "unknown words", "", "滴滴出行"]
+    for texts in (CORPUS, new_text):
+        expected = reference.transform(texts).toarray()
+        got = ours.transform(texts).toarray()
+        np.testing.assert_allclose(got[:, column], expected, rtol=1e-6, atol=1e-7)
+
+
+def test_char_ngrams_with_nothing_to_learn_give_one_empty_column() -> None:
+    from xl_expense.core.classify import CharNgrams
+
+    empty = CharNgrams(min_df=2).fit(["", "", "a"])
+    assert len(empty.ngram_hashes_) == 0
+    assert empty.transform(["abc", ""]).shape == (2, 1)
+    assert empty.transform(["abc", ""]).nnz == 0
+
+
+def test_char_ngrams_vocabulary_does_not_depend_on_row_order() -> None:
+    from xl_expense.core.classify import CharNgrams
+
+    forward = CharNgrams((1, 3), max_features=20).fit(CORPUS)
+    backward = CharNgrams((1, 3), max_features=20).fit(CORPUS[::-1])
+    np.testing.assert_array_equal(forward.ngram_hashes_, backward.ngram_hashes_)
+    np.testing.assert_array_equal(forward.idf_, backward.idf_)
+
+
+def test_fast_prediction_path_agrees_with_the_plain_pipeline(trained) -> None:
+    """``predict_categories`` scores each distinct vendor/description once; same answer as predict_proba."""
+    from xl_expense.core import classify
+
+    # Repeated rows, an unseen vendor, empty text, missing amount and a refund.
+    rows = pd.concat([NEW_ROWS] * 3 + [_ledger([("", "", np.nan), ("退款 打车", "未知商户", -28.0)])],
+                     ignore_index=True)
+    proba = trained.model.predict_proba(rows)
+    fast = classify._ColumnScorer.for_model(trained.model)
+    assert fast is not None
+    columns = trained.model.named_steps["columns"].transform(rows)
+    np.testing.assert_allclose(fast.predict_proba(columns), proba, rtol=1e-5, atol=1e-6)
+    result = predict_categories(trained.model, rows)
+    assert result["category"].tolist() == list(trained.model.classes_[proba.argmax(axis=1)])
+    np.testing.assert_allclose(result["confidence"], proba.max(axis=1), rtol=1e-5)
+
+
+def test_fast_path_follows_a_refit_and_handles_two_classes(labelled) -> None:
+    """The cached per-column weights are rebuilt when the model is refitted (new coef_)."""
+    from xl_expense.core.classify import fit_classifier
+
+    two = labelled[labelled["category"].isin(["差旅费", "通讯费"])]
+    model = fit_classifier(make_classifier(), two, two["category"])
+    first = predict_categories(model, NEW_ROWS)
+    np.testing.assert_allclose(first["confidence"], model.predict_proba(NEW_ROWS).max(axis=1), rtol=1e-5)
+    assert first["category"].tolist()[:4] == ["差旅费", "差旅费", "通讯费", "通讯费"]
+    fit_classifier(model, labelled, labelled["category"])  # same object, three classes now
+    again = predict_categories(model, NEW_ROWS)
+    assert again["category"].tolist() == ["差旅费", "差旅费", "通讯费", "通讯费", "客户招待", "客户招待"]
+    np.testing.assert_allclose(again["confidence"], model.predict_proba(NEW_ROWS).max(axis=1), rtol=1e-5)
+
+
+def test_rare_categories_weigh_more_but_not_fully_balanced() -> None:
+    from xl_expense.core.classify import BALANCE_POWER, category_weights
+
+    weights = category_weights(["差旅费"] * 8 + ["培训费"] * 2)
+    assert BALANCE_POWER == 0.3
+    assert weights == pytest.approx({"差旅费": (10 / 16) ** 0.3, "培训费": (10 / 4) ** 0.3})
+    assert category_weights(["a", "b", "a", "b"]) == {"a": 1.0, "b": 1.0}
+    assert category_weights(["a"] * 9 + ["b"], power=1.0) == pytest.approx({"a": 10 / 18, "b": 5.0})
+
+
+def test_fit_classifier_sets_the_category_weights_from_the_labels(labelled) -> None:
+    from xl_expense.core.classify import category_weights, fit_classifier
+
+    skewed = pd.concat([labelled, labelled[labelled["category"].eq("差旅费")]], ignore_index=True)
+    model = fit_classifier(make_classifier(), skewed, skewed["category"])
+    assert model.named_steps["classifier"].class_weight == category_weights(skewed["category"])
+    assert model.named_steps["classifier"].class_weight["差旅费"] == pytest.approx((16 / 24) ** 0.3)  # 8 of 16 rows, 3 categories
+    plain = fit_classifier(make_classifier(), skewed, skewed["category"], balance=False)
+    assert plain.named_steps["classifier"].class_weight is None
+    # Refitting the same object on other labels recomputes the weights (no stale categories).
+    fit_classifier(model, labelled, labelled["category"])
+    assert model.named_steps["classifier"].class_weight == {"差旅费": 1.0, "通讯费": 1.0, "客户招待": 1.0}
+
+
+def test_fitted_model_keeps_one_copy_of_the_weights(labelled) -> None:
+    from xl_expense.core.classify import fit_classifier
+
+    model = fit_classifier(make_classifier(), labelled, labelled["category"])
+    classifier = model.named_steps["classifier"]
+    assert classifier._standard_coef is None  # averaged SGD's resume state: as large as coef_
+    assert classifier.coef_.shape[0] == 3
+    expected = predict_categories(model, NEW_ROWS)["category"].tolist()
+    assert expected == ["差旅费", "差旅费", "通讯费", "通讯费", "客户招待", "客户招待"]
+
+
+def test_account_codes_as_categories_are_weighted_and_learned(labelled) -> None:
+    """scikit-learn looks categories that read as integers up by the integer: "6601" must still work."""
+    codes = {"差旅费": "6601", "通讯费": "6602", "客户招待": "0066"}
+    ledger = labelled.assign(category=labelled["category"].map(codes))
+    ledger = pd.concat([ledger, ledger[ledger["category"].eq("6601")]], ignore_index=True)
+    result = train_classifier(ledger)
+    assert result.classes == ("0066", "6601", "6602")
+    assert model_fingerprint(result.model)["classes"] == ["0066", "6601", "6602"]
+    predicted = predict_categories(result.model, NEW_ROWS)["category"].tolist()
+    assert predicted == ["6601", "6601", "6602", "6602", "0066", "0066"]
+    assert result.model.named_steps["classifier"].class_weight == pytest.approx(
+        {6601: (16 / 24) ** 0.3, 6602: (16 / 12) ** 0.3, 66: (16 / 12) ** 0.3})
+
+
+def test_char_ngrams_chunks_long_and_missing_texts_like_short_ones(monkeypatch) -> None:
+    """Chunking (bounded memory) does not change the features; a missing text has none."""
+    from xl_expense.core.classify import CharNgrams
+
+    texts = ["滴滴出行 打车" * 30, None, "taxi", "x", "China Mobile 话费" * 7, "", "taxi", np.nan]
+    whole = CharNgrams((1, 4)).fit(texts)
+    expected = whole.transform(texts).toarray()
+    monkeypatch.setattr(CharNgrams, "_CHUNK_CELLS", 5)  # one or two texts per chunk
+    chunked = CharNgrams((1, 4)).fit(texts)
+    np.testing.assert_array_equal(chunked.ngram_hashes_, whole.ngram_hashes_)
+    np.testing.assert_array_equal(chunked.transform(texts).toarray(), expected)
+    assert not expected[[1, 5, 7]].any()  # None, "" and NaN
+    np.testing.assert_array_equal(expected[2], expected[6])
