@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
@@ -14,7 +15,8 @@ from click.testing import CliRunner
 from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.table import Table
 
-from xl_expense.classify_workflow import classify_workbook
+from xl_expense.classify_workflow import classified_ledger, classify_workbook
+from xl_expense.io.ledger_reader import load_ledger
 from xl_expense.cli import cli
 from xl_expense.testing import package_differences
 from xl_expense.workflows import audit_workbook
@@ -193,3 +195,35 @@ def test_min_confidence_out_of_range_is_a_usage_error(tmp_path: Path, value: str
     src = plain_ledger(tmp_path / "book.xlsx")
     res = CliRunner().invoke(cli, ["classify", str(src), "--min-confidence", value])
     assert res.exit_code == 2
+
+
+@pytest.mark.parametrize("table", [False, True])
+def test_classified_ledger_is_what_the_output_reads_back(tmp_path: Path, table: bool) -> None:
+    """A batch audits the classified ledger without re-reading the file: it must be the same ledger."""
+    book = plain_ledger(tmp_path / "ledger.xlsx", table=table)
+    first = classify_workbook(book, tmp_path / "once.xlsx")
+    # Run twice: the second run reads our own columns back (earlier suggestions, a correction).
+    second = classify_workbook(first.output, tmp_path / "twice.xlsx")
+    for result in (first, second):
+        fast = classified_ledger(result)
+        assert fast is not None
+        read_back = load_ledger(result.output)
+        for f in dataclasses.fields(read_back):
+            ours, theirs = getattr(fast, f.name), getattr(read_back, f.name)
+            if isinstance(theirs, pd.DataFrame):
+                pd.testing.assert_frame_equal(ours, theirs)
+            else:
+                assert ours == theirs, f.name
+    # The synonym a person typed stays as typed; predicted rows carry the category written.
+    assert fast.df["category"].iloc[0] == "差旅"
+    assert list(fast.df["category"].iloc[-4:-1]) == ["差旅费", "客户招待", "物流费"]
+
+
+def test_classified_ledger_is_none_without_a_category_column(tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["日期", "摘要", "金额"])
+    ws.append([dt.date(2026, 3, 2), "出租车", 60])
+    wb.save(tmp_path / "bare.xlsx")
+    result = classify_workbook(tmp_path / "bare.xlsx", tmp_path / "out.xlsx")
+    assert classified_ledger(result) is None

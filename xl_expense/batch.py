@@ -248,27 +248,30 @@ def _run_steps(task: FileTask, path: Path, out_dir: Path, result: FileResult) ->
         result.ledger_source = result.outputs["convert"]
         ledger = converted.ledger
         source = converted.step_source
+        # The next step reads the input itself: hand it the ledger convert read from it.
+        step_ledger = converted.ledger if source == path else None
     else:
         result.ledger_source = str(path)
+        step_ledger = None
     if "classify" in options.steps:
-        from xl_expense.classify_workflow import classify_workbook
+        from xl_expense.classify_workflow import classified_ledger, classify_workbook
 
         classified = classify_workbook(source, _step_output(target, "classify", _package_suffix(source)),
-                                       lang=options.lang, config=options.config)
+                                       lang=options.lang, config=options.config, ledger=step_ledger)
         result.outputs["classify"] = _rel(classified.output, out_dir)
         ledger = ledger or classified.ledger
         source = classified.output
+        step_ledger = classified_ledger(classified)
     if "audit" in options.steps:
-        from xl_expense.core.audit.summary import summarize_findings
         from xl_expense.workflows import audit_workbook
 
         audited = audit_workbook(source, _step_output(target, "audit", _package_suffix(source)),
-                                 lang=options.lang, config=options.config)
+                                 lang=options.lang, config=options.config, ledger=step_ledger)
         result.outputs["audit"] = _rel(audited.output, out_dir)
         ledger = ledger or audited.ledger
         severity = audited.findings["severity"].astype(str)
         result.errors, result.warnings, result.infos = (int((severity == s).sum()) for s in SEVERITIES)
-        totals = summarize_findings(audited.findings, audited.ledger.df)["totals"]
+        totals = audited.summary["totals"]
         result.amount_at_risk = round(float(totals["amount_at_risk"].iloc[0]), 2)
         result.findings_sha256 = findings_digest(audited.findings)
     if ledger is not None:

@@ -8,6 +8,7 @@ labelled rows it learned from are unchanged; any new or corrected label retrains
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from xl_expense.core.classify_ledger import (
@@ -90,6 +92,7 @@ def classify_workbook(
     predictions_csv: str | Path | None = None,
     model_file: str | Path | None = None,
     now: dt.datetime | None = None,
+    ledger: Ledger | None = None,
 ) -> ClassifyResult:
     """Give every expense row of the workbook a category, with its confidence and source.
 
@@ -97,7 +100,8 @@ def classify_workbook(
     sheet or ``[classify]`` in the TOML) come next; a model trained on those rows predicts
     the rest, and rows below ``min_confidence`` are marked for review. Writes the columns
     into the ledger sheet of a copy of the workbook plus a 分类报告/Classification sheet, and
-    with ``predictions_csv`` one CSV row per expense row.
+    with ``predictions_csv`` one CSV row per expense row. ``ledger`` is the ledger of ``path``
+    already read with these ``sheet``/``mapping``/``dayfirst`` (a batch has it from convert).
     """
     started = time.perf_counter()
     path = Path(path)
@@ -111,7 +115,8 @@ def classify_workbook(
         check_package(path)
         settings, settings_source = load_settings(path, config, {"lang": lang})
         cfg = read_classify_config(path, Path(config) if config else None)
-        ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst)
+        if ledger is None:
+            ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst)
         with tempfile.TemporaryDirectory(prefix=".xl-expense-", dir=out.parent) as work:
             base = _package_of(path, Path(work))
             grid, prior = read_ledger_grid(base, ledger)
@@ -141,6 +146,27 @@ def classify_workbook(
     return ClassifyResult(input=path, output=out, ledger=ledger, classification=result, config=cfg,
                           model_path=model_path, run_record=run_record, predictions_csv=csv_path,
                           seconds=time.perf_counter() - started)
+
+
+def classified_ledger(result: ClassifyResult) -> Ledger | None:
+    """The ledger as :attr:`ClassifyResult.output` reads back, without reading it again.
+
+    A batch audits the classified workbook right after writing it; re-reading a thousand
+    freshly written files costs more than the audit of each. Reading back gives the same
+    expenses with the category cells as written: a person's category untouched, every other
+    row the category we wrote (empty where nothing was found). ``None`` when the ledger had
+    no category column: the column we add then changes what the reader maps, so read it.
+    """
+    ledger = result.ledger
+    if "category" not in ledger.columns or "category" not in ledger.df.columns:
+        return None
+    table = result.classification.table
+    written = table["category"].to_numpy(dtype=object)
+    kept = table["source"].eq("manual").to_numpy()
+    category = np.where(kept, ledger.df["category"].to_numpy(dtype=object), written)
+    df = ledger.df.copy()
+    df["category"] = pd.Series(category, index=df.index, dtype=ledger.df["category"].dtype)
+    return dataclasses.replace(ledger, df=df, path=str(result.output))
 
 
 def _package_of(path: Path, work: Path) -> Path:

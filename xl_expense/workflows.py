@@ -59,6 +59,8 @@ class AuditResult:
     findings_csv: Path | None = None
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    #: :func:`summarize_findings` of the findings, as the summary sheet shows it.
+    summary: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def default_output(path: Path, tag: str = "audited") -> Path:
@@ -109,13 +111,15 @@ def audit_workbook(
     findings_csv: str | Path | None = None,
     progress: Progress | None = None,
     now: dt.datetime | None = None,
+    ledger: Ledger | None = None,
 ) -> AuditResult:
     """Audit the expense ledger in a workbook and write the audit sheets into a copy of it.
 
     The input is never modified unless ``in_place`` (then a ``.bak`` copy is kept). Status
     and Comment a reviewer typed into an earlier audit's findings sheet are carried over to
     the findings that still exist. Raises :class:`~xl_expense.errors.XlExpenseError` with a
-    message that says how to fix the problem.
+    message that says how to fix the problem. ``ledger`` is the ledger of ``path`` already
+    read with these ``sheet``/``mapping``/``dayfirst`` (a batch has it from classify).
     """
     started = time.perf_counter()
     path = Path(path)
@@ -131,14 +135,15 @@ def audit_workbook(
             if book is not None:
                 stack.callback(book.close)
             settings, settings_source = load_settings(path, config, {"lang": lang}, book=book)
-            ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst,
-                                 progress=progress, book=book)
+            if ledger is None:
+                ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst,
+                                     progress=progress, book=book)
             # A CSV cannot hold an earlier audit's sheets, so it has no reviewer notes to carry over.
             notes = None if path.suffix.lower() == ".csv" else read_reviewer_notes(path, book=book)
             budget = read_budget_book(path, book=book)
             run = audit_ledger(ledger, settings, settings_source, notes=notes, budget=budget, now=now,
                                input_name=path.name, input_sha256=file_sha256(path))
-        findings, run_record, sheets = run.findings, run.run_record, run.sheets
+        findings, run_record, sheets, summary = run.findings, run.run_record, run.sheets, run.summary
         _write(path, out, sheets, in_place)
         csv_path = None
         if findings_csv:
@@ -150,7 +155,7 @@ def audit_workbook(
     return AuditResult(
         input=path, output=out, ledger=ledger, findings=findings, settings=settings,
         run_record=run_record, findings_csv=csv_path, seconds=time.perf_counter() - started,
-        counts={k: int(v) for k, v in counts.items()},
+        counts={k: int(v) for k, v in counts.items()}, summary=summary,
     )
 
 
@@ -256,6 +261,7 @@ class AuditRun:
     findings: pd.DataFrame
     sheets: list[NewSheet]
     run_record: dict[str, Any]
+    summary: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def audit_ledger(
@@ -282,11 +288,12 @@ def audit_ledger(
     findings = run_audit(ledger.df, settings)
     findings = _with_budget_findings(Path(input_name), ledger, findings, settings, now, budget)
     run_record = _record(input_name, input_sha256, ledger, settings, settings_source, now)
+    summary = summarize_findings(findings, ledger.df)
     sheets = build_audit_sheets(
         findings,
         ledger=ledger,
         settings=settings,
-        summary=summarize_findings(findings, ledger.df),
+        summary=summary,
         benford=benford,
         preview=preview,
         notes=notes,
@@ -294,7 +301,7 @@ def audit_ledger(
         rule_titles={**{rule_id: r.title(settings.lang) for rule_id, r in RULES.items()},
                      **{rule_id: titles[settings.lang] for rule_id, titles in EXTRA_RULE_TITLES.items()}},
     )
-    return AuditRun(findings=findings, sheets=sheets, run_record=run_record)
+    return AuditRun(findings=findings, sheets=sheets, run_record=run_record, summary=summary)
 
 
 def _with_budget_findings(path: Path, ledger: Ledger, findings: pd.DataFrame, settings: Settings,

@@ -15,8 +15,10 @@ Header detection lives here too because it is a pure scoring problem over cell t
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -393,6 +395,17 @@ def fold_label(text: pd.Series) -> pd.Series:
     return folded.str.strip(":：*")
 
 
+_MARKER_SEARCH = re.compile("|".join(map(re.escape, _FOLDED_MARKERS))).search
+
+
+def _mentions_marker(value: str) -> bool:
+    """Is ``value`` a short label whose folded text (:func:`fold_label`) contains a marker?"""
+    if len(value) > 60:
+        return False
+    folded = _LABEL_SPACES.sub("", unicodedata.normalize("NFKC", value).lower())
+    return _MARKER_SEARCH(folded) is not None
+
+
 def label_total_match(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(exact, loose) masks over label cells.
 
@@ -402,23 +415,36 @@ def label_total_match(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     also hits vendor names ('Total UK Ltd') and the odd description, so callers use it only
     on rows without a date.
     """
-    folded = fold_label(text)
-    exact = folded.isin(_FOLDED_MARKERS)
-    short = folded.str.len() <= _MAX_LABEL
-    loose = pd.Series(False, index=text.index)
+    flags = [_total_flags(value) for value in text.astype(str).to_numpy(dtype=object)]
+    exact = pd.Series([e for e, _ in flags], index=text.index, dtype=bool)
+    loose = pd.Series([lo for _, lo in flags], index=text.index, dtype=bool)
+    return exact, loose
+
+
+def _total_flags(value: str) -> tuple[bool, bool]:
+    """(exact, loose) for one label: :func:`label_total_match` one cell at a time.
+
+    Plain Python on purpose: a label column has few candidates, and a pandas string method
+    per marker costs more in call overhead than the matching itself.
+    """
+    folded = _LABEL_SPACES.sub("", unicodedata.normalize("NFKC", value).lower()).strip(":：*")
+    if folded in _FOLDED_MARKERS:
+        return True, False
+    if len(folded) > _MAX_LABEL:
+        return False, False
+    raw = None
     for marker in _FOLDED_MARKERS:
-        starts = folded.str.startswith(marker)
-        if not starts.any() and marker in _LATIN_MARKERS:
-            continue
-        rest_first = folded.str.slice(len(marker), len(marker) + 1)
+        starts = folded.startswith(marker)
         if marker in _CJK_MARKERS:
-            loose |= short & (starts | folded.str.endswith(marker))
-        else:
+            if starts or folded.endswith(marker):
+                return False, True
+        elif starts:
             # 'total for march' keeps its space before folding: look at the raw text for it.
-            raw = text.astype(str).str.normalize("NFKC").str.lower().str.strip()
-            spaced = raw.str.startswith(marker + " ")
-            loose |= short & starts & (rest_first.map(lambda c: c in _SEPARATORS) | spaced)
-    return exact, loose & ~exact
+            if raw is None:
+                raw = unicodedata.normalize("NFKC", value).lower().strip()
+            if folded[len(marker):len(marker) + 1] in _SEPARATORS or raw.startswith(marker + " "):
+                return False, True
+    return False, False
 
 
 def is_total_row(labels: pd.DataFrame, date_missing: pd.Series | None = None,
@@ -466,7 +492,6 @@ def total_label_rows(columns: Sequence[np.ndarray], date_missing: np.ndarray,
     """
     n = len(columns[0]) if len(columns) else len(date_missing)
     result = np.zeros(n, dtype=bool)
-    markers = "|".join(map(re.escape, _FOLDED_MARKERS))
     for position, cells in enumerate(columns):
         if factorized is not None and position in factorized:
             codes, uniques = factorized[position]
@@ -487,7 +512,11 @@ def total_label_rows(columns: Sequence[np.ndarray], date_missing: np.ndarray,
         is_text = uniques.map(type).eq(str)
         text = uniques[is_text].astype(str)
         # Cheap pre-filter: only short labels that mention a marker go through the matching.
-        candidates = text[(text.str.len() <= 60) & fold_label(text).str.contains(markers)]
+        # One plain-Python pass: pandas' string methods cost a call per method per column,
+        # which dominates on the thousand-row ledgers a batch reads by the thousand.
+        mentions = np.fromiter((_mentions_marker(v) for v in text.to_numpy(dtype=object)),
+                               dtype=bool, count=len(text))
+        candidates = text[mentions]
         if candidates.empty:
             continue
         exact_u = np.zeros(len(uniques) + 1, dtype=bool)  # last slot: missing cells (code -1)
@@ -535,6 +564,17 @@ def _match_alias(folded: str, extra: dict[str, str]) -> tuple[str | None, bool]:
         return None, False
     if folded in extra:
         return extra[folded], True
+    return _match_known_alias(folded)
+
+
+@lru_cache(maxsize=8192)
+def _match_known_alias(folded: str) -> tuple[str | None, bool]:
+    """:func:`_match_alias` against the built-in aliases only.
+
+    Cached: header detection scores every cell of the first 30 rows up to three times (as a
+    row, as a group header and as its sub-header), and a batch reads the same headers and
+    descriptions in file after file; the contains-scan over every alias is the costly part.
+    """
     if folded in ALIAS_LOOKUP:
         return ALIAS_LOOKUP[folded], True
     if len(folded) > 40:  # a sentence (a note above the table), not a header
@@ -547,6 +587,12 @@ def _match_alias(folded: str, extra: dict[str, str]) -> tuple[str | None, bool]:
         elif alias in folded:
             return canonical, False
     return None, False
+
+
+@lru_cache(maxsize=8192)
+def _fold_header(text: str) -> str:
+    """:func:`normalize_header`, cached for the same reason as :func:`_match_known_alias`."""
+    return normalize_header(text)
 
 
 def score_header_row(cells: Sequence[object], extra_aliases: dict[str, str] | None = None
@@ -567,11 +613,12 @@ def score_header_row(cells: Sequence[object], extra_aliases: dict[str, str] | No
             continue
         if not isinstance(cell, str):
             continue
-        canonical, exact = _match_alias(normalize_header(cell), extra)
+        folded = _fold_header(cell)
+        canonical, exact = _match_alias(folded, extra)
         if canonical is None:
             continue
         # Among equally exact matches the alias listed first wins: '日期' over '交易时间'.
-        rank = ALIAS_RANK.get(normalize_header(cell), len(ALIAS_RANK)) if exact else len(ALIAS_RANK)
+        rank = ALIAS_RANK.get(folded, len(ALIAS_RANK)) if exact else len(ALIAS_RANK)
         previous = best.get(canonical)
         if previous is None or (exact, -rank) > (previous[0], -previous[1]):
             best[canonical] = (exact, rank, col)
@@ -596,18 +643,28 @@ def find_header(rows: Sequence[Sequence[object]], max_rows: int = 30,
     """
     best: HeaderMatch | None = None
     limit = min(len(rows), max_rows)
+    scores: dict[int, tuple[float, dict[str, int]]] = {}
+
+    def row_score(i: int) -> tuple[float, dict[str, int]]:
+        # Each row is scored as itself and as the row below the one before: score it once.
+        if i not in scores:
+            scores[i] = score_header_row(list(rows[i]), extra_aliases)
+        return scores[i]
+
     for i in range(limit):
         cells = list(rows[i])
-        score, mapping = score_header_row(cells, extra_aliases)
+        score, mapping = row_score(i)
         candidate = HeaderMatch(i, mapping, score, [_cell_text(c) for c in cells], 1) if score > 0 else None
         if i + 1 < len(rows) and sum(bool(_cell_text(c)) for c in cells) >= 2:
             # A single filled cell above a header is a title banner, not a group header.
             child = list(rows[i + 1])
-            merged = _two_row_header(cells, child, extra_aliases)
-            below, _ = score_header_row(child, extra_aliases)
-            if merged is not None and merged.score >= max(score, below) and _is_subheader(cells, child):
-                merged.row = i
-                candidate = merged
+            # The cheap shape test first: data rows (digits, dates) are never sub-headers.
+            if _is_subheader(cells, child):
+                merged = _two_row_header(cells, child, extra_aliases)
+                below, _ = row_score(i + 1)
+                if merged is not None and merged.score >= max(score, below):
+                    merged.row = i
+                    candidate = merged
         if candidate is not None and (best is None or candidate.score > best.score):
             best = candidate
     return best
@@ -645,7 +702,7 @@ def _two_row_header(parent: list, child: list, extra_aliases: dict[str, str] | N
         p_text, c_text = _cell_text(p), _cell_text(c)
         carried = p_text or (carried if c_text else "")
         labels.append(f"{carried}/{c_text}" if c_text and carried else (c_text or carried))
-        child_means, _ = _match_alias(normalize_header(c_text), extra)
+        child_means, _ = _match_alias(_fold_header(c_text), extra)
         combined.append(c_text if child_means or not carried else carried)
     score, mapping = score_header_row(combined, extra_aliases)
     if score == 0:

@@ -480,22 +480,41 @@ class _Header:
         return found
 
 
-def _match_row(profile: Profile, cells: Sequence[object]) -> tuple[float, dict[str, int]] | None:
-    """Score one row as ``profile``'s header: None unless every required header is present."""
+def _row_positions(cells: Sequence[object]) -> dict[str, int]:
+    """Folded header text → first column holding it, for one row."""
     positions: dict[str, int] = {}
     for i, cell in enumerate(cells):
         folded = _fold(cell)
         if folded and folded not in positions:
             positions[folded] = i
-    if not all(normalize_header(h) in positions for h in profile.required):
+    return positions
+
+
+@lru_cache(maxsize=256)
+def _folded_aliases(aliases: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(normalize_header(a) for a in aliases)
+
+
+def _match_row(profile: Profile, cells: Sequence[object],
+               positions: dict[str, int] | None = None) -> tuple[float, dict[str, int]] | None:
+    """Score one row as ``profile``'s header: None unless every required header is present.
+
+    ``positions``: :func:`_row_positions` of ``cells`` when the caller has it (detection
+    scores the same rows against every profile).
+    """
+    if positions is None:
+        positions = _row_positions(cells)
+    if not all(h in positions for h in _folded_aliases(tuple(profile.required))):
         return None
-    mapped = sum(any(normalize_header(a) in positions for a in aliases) for aliases in profile.columns.values())
+    mapped = sum(any(a in positions for a in _folded_aliases(tuple(aliases)))
+                 for aliases in profile.columns.values())
     return len(profile.required) + 0.25 * mapped, positions
 
 
-def _find_header(profile: Profile, sheet: _Sheet) -> _Header | None:
+def _find_header(profile: Profile, sheet: _Sheet, folded_rows: list[dict[str, int]] | None = None
+                 ) -> _Header | None:
     for index, row in enumerate(sheet.head[: profile.header_search_rows]):
-        match = _match_row(profile, row)
+        match = _match_row(profile, row, folded_rows[index] if folded_rows is not None else None)
         if match is not None:
             score, positions = match
             return _Header(profile, sheet, index, [_fold(c) for c in row], positions, score)
@@ -514,13 +533,16 @@ def _best_header(path: Path, profiles: Sequence[Profile]) -> _Header | None:
     kind = _file_kind(path)
     best: _Header | None = None
     sheets = _candidates(path, kind)
+    # Each row is folded once, then scored against every profile.
+    limit = max((p.header_search_rows for p in profiles), default=0)
+    folded = [[_row_positions(row) for row in sheet.head[:limit]] for sheet in sheets]
     for profile in profiles:
         if kind not in profile.formats:
             continue
-        for sheet in sheets:
+        for sheet, folded_rows in zip(sheets, folded):
             if sheet.kind == "csv" and profile.delimiter and sheet.delimiter != profile.delimiter:
                 continue
-            header = _find_header(profile, sheet)
+            header = _find_header(profile, sheet, folded_rows)
             if header is not None and (best is None or header.score > best.score):
                 best = header
     return best
