@@ -16,8 +16,8 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.table import Table
 
 from xl_expense.classify_workflow import classified_ledger, classify_workbook
-from xl_expense.io.ledger_reader import load_ledger
 from xl_expense.cli import cli
+from xl_expense.io.ledger_reader import load_ledger
 from xl_expense.testing import package_differences
 from xl_expense.workflows import audit_workbook
 

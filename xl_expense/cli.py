@@ -113,6 +113,10 @@ def cli() -> None:
 def audit(input: Path, output: Path | None, sheet: str | None, mapping: tuple[str, ...], config: Path | None,
           lang: str | None, dayfirst: bool, findings_csv: Path | None, in_place: bool) -> None:
     """Audit the expense ledger in INPUT and write the audit sheets into a copy of the workbook."""
+    from xl_expense.io.prefetch import prefetch_workbook
+
+    # calamine parses the workbook (without the GIL) while the imports below run.
+    prefetch_workbook(input)
     from xl_expense.workflows import audit_workbook
 
     with _ReadProgress("读取 / reading") as progress:

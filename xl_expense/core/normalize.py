@@ -23,7 +23,13 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from xl_expense.schema import ALIAS_LOOKUP, ALIAS_RANK, HEADER_ALIASES, TOTAL_MARKERS, normalize_header
+from xl_expense.schema import (
+    ALIAS_LOOKUP,
+    ALIAS_RANK,
+    HEADER_ALIASES,
+    TOTAL_MARKERS,
+    normalize_header,
+)
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers

@@ -42,11 +42,22 @@ from xl_expense.core.normalize import (
     text_kind,
     total_label_rows,
 )
-from xl_expense.errors import LedgerNotFound, SettingsError, UnreadableWorkbook, XlExpenseError
+from xl_expense.errors import (
+    LedgerNotFound,
+    SettingsError,
+    UnreadableWorkbook,
+    XlExpenseError,
+)
 from xl_expense.i18n import all_langs
+from xl_expense.io.prefetch import take_prefetched
 from xl_expense.io.report_sheets import report_sheet_names
 from xl_expense.io.safety import check_package
-from xl_expense.schema import ALL_COLUMNS, LEDGER_COLUMNS, TEXT_COLUMNS, normalize_header
+from xl_expense.schema import (
+    ALL_COLUMNS,
+    LEDGER_COLUMNS,
+    TEXT_COLUMNS,
+    normalize_header,
+)
 
 #: Rows searched for the header, as the issue specifies.
 HEADER_SEARCH_ROWS = 30
@@ -238,6 +249,11 @@ def _open_workbook(path: Path) -> calamine.CalamineWorkbook:
     A broken or unsupported table part must not hide the sheets, so any failure with
     tables is retried without them.
     """
+    fetched = take_prefetched(path)
+    if fetched is not None:
+        if fetched.sheets:
+            _parsed_sheets[id(fetched.book)] = (fetched.book, fetched.sheets)
+        return fetched.book
     try:
         return calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
     except calamine.PasswordError:
@@ -253,6 +269,18 @@ def _open_workbook(path: Path) -> calamine.CalamineWorkbook:
         if not _is_calamine_failure(exc):
             raise
         raise _unreadable(exc) from None
+
+
+#: Sheets a prefetch parsed (see :mod:`xl_expense.io.prefetch`), by ``id`` of their book.
+_parsed_sheets: dict[int, tuple[calamine.CalamineWorkbook, dict[str, calamine.CalamineSheet]]] = {}
+
+
+def _get_sheet(book: calamine.CalamineWorkbook, name: str) -> calamine.CalamineSheet:
+    """``book``'s sheet ``name``: the one a prefetch already parsed, else parsed now."""
+    parsed = _parsed_sheets.get(id(book))
+    if parsed is not None and parsed[0] is book and name in parsed[1]:
+        return parsed[1].pop(name)
+    return book.get_sheet_by_name(name)
 
 
 def _password_error() -> UnreadableWorkbook:
@@ -286,7 +314,7 @@ def _calamine_source(path: Path, sheet: str | None, extra: dict[str, str],
     best: tuple[float, _Source] | None = None
     for name in names:
         try:
-            data = book.get_sheet_by_name(name)
+            data = _get_sheet(book, name)
             candidate = _sheet_candidate(name, data, extra)
         except BaseException as exc:  # noqa: BLE001 - see _is_calamine_failure
             if not _is_calamine_failure(exc):
@@ -296,6 +324,7 @@ def _calamine_source(path: Path, sheet: str | None, extra: dict[str, str],
             continue  # a broken chart/macro sheet must not stop us reading the ledger sheet
         if candidate is not None and (best is None or candidate.header.score > best[0]):
             best = (candidate.header.score, candidate)
+    _parsed_sheets.pop(id(book), None)  # the other prefetched sheets are not needed
     if best is None:
         where = f"sheet '{sheet}'" if sheet else "sheets " + ", ".join(f"'{n}'" for n in names)
         raise _not_found(where)

@@ -1,0 +1,104 @@
+"""The background prefetch: the reader takes the parsed sheets, and nothing changes but the time."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from xl_expense.cli import cli
+from xl_expense.demo import write_demo_workbook
+from xl_expense.errors import UnsafeWorkbook
+from xl_expense.io import ledger_reader
+from xl_expense.io.ledger_reader import load_ledger
+from xl_expense.io.prefetch import (
+    discard_prefetched,
+    prefetch_workbook,
+    take_prefetched,
+)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    return write_demo_workbook(tmp_path / "demo.xlsx", rows=300)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers():
+    yield
+    discard_prefetched()
+
+
+def _assert_same_ledger(a, b) -> None:
+    for f in dataclasses.fields(a):
+        left, right = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(left, pd.DataFrame):
+            pd.testing.assert_frame_equal(left, right)
+        else:
+            assert left == right, f.name
+
+
+def test_prefetch_parses_the_ledger_sheet_and_skips_the_audit_sheets(demo: Path) -> None:
+    assert prefetch_workbook(demo)
+    fetched = take_prefetched(demo)
+    assert fetched is not None
+    assert "费用明细" in fetched.sheets and "设置" not in fetched.sheets
+    assert take_prefetched(demo) is None  # taken once
+
+
+def test_the_reader_takes_the_prefetch_and_reads_the_same_ledger(demo: Path, monkeypatch) -> None:
+    plain = load_ledger(demo)
+    taken: list[str] = []
+    original = ledger_reader._get_sheet
+
+    def spy(book, name):
+        parsed = ledger_reader._parsed_sheets.get(id(book))
+        taken.append(name if parsed and name in parsed[1] else f"parsed now: {name}")
+        return original(book, name)
+
+    monkeypatch.setattr(ledger_reader, "_get_sheet", spy)
+    prefetch_workbook(demo)
+    fetched = load_ledger(demo)
+    _assert_same_ledger(fetched, plain)
+    assert "费用明细" in taken and not any(t.startswith("parsed now") for t in taken)
+    assert ledger_reader._parsed_sheets == {}  # nothing kept after the read
+
+
+def test_a_file_changed_after_the_prefetch_is_read_afresh(demo: Path) -> None:
+    prefetch_workbook(demo)
+    stat = demo.stat()
+    os.utime(demo, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert take_prefetched(demo) is None
+
+
+def test_a_bomb_is_not_parsed_in_the_background_and_the_reader_refuses_it(tmp_path: Path) -> None:
+    bomb = tmp_path / "ratio.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (8 * 1024 * 1024))
+    assert prefetch_workbook(bomb)
+    with pytest.raises(UnsafeWorkbook, match="expands"):
+        load_ledger(bomb)
+
+
+def test_csv_is_not_prefetched(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.csv"
+    path.write_text("日期,金额\n2026-03-05,12\n", encoding="utf-8")
+    assert not prefetch_workbook(path)
+
+
+def test_audit_command_gives_the_same_findings_with_the_prefetch(demo: Path, tmp_path: Path, monkeypatch) -> None:
+    """The CLI prefetches; the findings CSV equals the one of a run without it."""
+    runner = CliRunner()
+    with_prefetch = tmp_path / "with.csv"
+    result = runner.invoke(cli, ["audit", str(demo), "-o", str(tmp_path / "a.xlsx"), "--findings-csv", str(with_prefetch)])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr("xl_expense.io.prefetch.prefetch_workbook", lambda path: False)
+    without = tmp_path / "without.csv"
+    result = runner.invoke(cli, ["audit", str(demo), "-o", str(tmp_path / "b.xlsx"), "--findings-csv", str(without)])
+    assert result.exit_code == 0, result.output
+    assert with_prefetch.read_bytes() == without.read_bytes()
