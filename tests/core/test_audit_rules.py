@@ -203,3 +203,5 @@ def test_partly_missing_and_absent_columns_together() -> None:
     assert sorted(missing["row"].dropna().tolist()) == [5, 9]
     assert (missing["row"].isna()).sum() == 1
     assert set(missing.loc[missing["row"].notna(), "message"]) == {"Missing: category"}
+    # Row hits mixed with the column finding keep the rule's severity (they once came out empty).
+    assert set(missing["severity"]) == {"warning"}

@@ -35,7 +35,6 @@ import pandas as pd
 
 from xl_expense.core.audit.registry import (
     flags,
-    join_text,
     key_codes,
     label,
     money,
@@ -67,11 +66,17 @@ FEATURE_INPUTS = ("amount", "date", "person", "category", "vendor")
 
 
 def _group_stats(values: pd.Series, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row mean, std and size of ``values`` within its ``key`` group (key -1 = no group)."""
+    """Per-row mean, std and size of ``values`` within its ``key`` group (key -1 = no group).
+
+    The grouped reductions broadcast back by group (what ``transform`` does, with one
+    grouping for all three).
+    """
     grouped = values.groupby(key)
-    mean = grouped.transform("mean").to_numpy(dtype="float64", copy=True)
-    std = grouped.transform("std").to_numpy(dtype="float64", copy=True)
-    size = grouped.transform("size").to_numpy()
+    mean, std, size = grouped.mean(), grouped.std(), grouped.size()
+    at = np.searchsorted(mean.index.to_numpy(), key)  # groups come sorted by key
+    mean = mean.to_numpy(dtype="float64")[at]
+    std = std.to_numpy(dtype="float64")[at]
+    size = size.to_numpy()[at]
     none = key < 0
     mean[none] = np.nan
     std[none] = np.nan
@@ -84,7 +89,8 @@ def anomaly_features(ledger: pd.DataFrame) -> pd.DataFrame:
     Columns starting with ``_`` (group keys, vendor counts) serve the explanations and are
     not fed to the forest.
     """
-    scored = ledger[(ledger["amount"] > 0).to_numpy()]
+    positive = (ledger["amount"] > 0).to_numpy()
+    scored = ledger[positive]
     amount = scored["amount"].astype("float64")
     log_amount = np.log(amount)
     spread = float(log_amount.std()) if len(log_amount) > 1 else 1.0
@@ -96,12 +102,15 @@ def anomaly_features(ledger: pd.DataFrame) -> pd.DataFrame:
         std = np.where((size >= MIN_GROUP) & (std > 1e-9), std, spread)
         return np.where(size >= MIN_GROUP, (log_amount.to_numpy() - mean) / std, 0.0)
 
-    person_z = z_within(key_codes(scored, ["person"]))
-    category_z = z_within(key_codes(scored, ["category"]))
-    pc_key = key_codes(scored, ["person", "category"])
+    # Keys of the scored rows, numbered among them (as key_codes(scored, …) would).
+    person_key = key_codes(ledger, ["person"], rows=positive)
+    category_key = key_codes(ledger, ["category"], rows=positive)
+    pc_key = key_codes(ledger, ["person", "category"], rows=positive)
+    person_z = z_within(person_key)
+    category_z = z_within(category_key)
     pc_z = z_within(pc_key)
 
-    vendor_codes, _ = pd.factorize(scored["vendor"])
+    vendor_codes = key_codes(ledger, ["vendor"], rows=positive)
     vendor_counts = np.bincount(vendor_codes[vendor_codes >= 0], minlength=1)
     vendor_count = np.where(vendor_codes >= 0, vendor_counts[np.maximum(vendor_codes, 0)], 0)
     dates = scored["date"]
@@ -109,6 +118,15 @@ def anomaly_features(ledger: pd.DataFrame) -> pd.DataFrame:
     roundness = np.zeros(len(scored))
     for power in range(2, 8):  # whole yuan, tens, hundreds … ten-thousands: 0–6 steps
         roundness += (cents % (10 ** power) == 0)
+    day = dates.to_numpy()
+    if day.dtype.kind == "M":  # naive datetimes: weekday and day from the day number
+        days = day.astype("datetime64[D]")
+        missing = np.isnat(day)
+        weekday = np.where(missing, -1.0, ((days.astype("int64") + 3) % 7).astype("float64"))
+        day_of_month = np.where(missing, 0.0, (days - days.astype("datetime64[M]")).astype("int64") + 1.0)
+    else:
+        weekday = dates.dt.day_of_week.fillna(-1).to_numpy(dtype="float64")
+        day_of_month = dates.dt.day.fillna(0).to_numpy(dtype="float64")
     return pd.DataFrame({
         "amount": amount.to_numpy(),
         "log_amount": log_amount.to_numpy(),
@@ -116,11 +134,11 @@ def anomaly_features(ledger: pd.DataFrame) -> pd.DataFrame:
         "category_z": category_z,
         "person_category_z": pc_z,
         "vendor_frequency": np.log1p(vendor_count),
-        "weekday": dates.dt.day_of_week.fillna(-1).to_numpy(dtype="float64"),
-        "day_of_month": dates.dt.day.fillna(0).to_numpy(dtype="float64"),
+        "weekday": weekday,
+        "day_of_month": day_of_month,
         "roundness": roundness,
-        "_person_key": key_codes(scored, ["person"]),
-        "_category_key": key_codes(scored, ["category"]),
+        "_person_key": person_key,
+        "_category_key": category_key,
         "_pc_key": pc_key,
         "_all_key": np.zeros(len(scored), dtype="int64"),
         "_vendor_count": vendor_count,
@@ -221,28 +239,44 @@ class IsolationForest:
         return int(self.path_length.shape[1]).bit_length() - 1
 
     def path_sums(self, X: np.ndarray, trees: slice = slice(None)) -> np.ndarray:
-        """Sum over ``trees`` of each row's path length h(x) (float64, one per row of X)."""
+        """Sum over ``trees`` of each row's path length h(x) (float64, one per row of X).
+
+        Each tree is a 1-based heap in its own block of ``2**depth`` slots (slot 0 unused), so
+        a row's slot number goes from ``g`` to ``2g - block + right`` and ends, after ``depth``
+        steps, ``2**depth`` past its leaf. The steps write into preallocated buffers.
+        """
         feature = self.feature[trees]
-        threshold = self.threshold[trees]
-        path_length = self.path_length[trees]
         n_trees, n_internal = feature.shape
         n = X.shape[0]
+        width = n_internal + 1
         # Flat gathers: column-major X so that "feature f of row r" is one index, f·n + r.
         values = np.ascontiguousarray(X.T).ravel()
-        feature_flat = feature.ravel().astype("int64") * n
-        threshold_flat = threshold.ravel()
-        leaves_flat = path_length.ravel()
-        tree_base = (np.arange(n_trees, dtype="int64") * n_internal)[:, None]
-        leaf_base = (np.arange(n_trees, dtype="int64") * path_length.shape[1])[:, None]
+        feature_at = np.zeros((n_trees, width), dtype="int64")
+        feature_at[:, 1:] = feature.astype("int64") * n
+        threshold_at = np.zeros((n_trees, width))
+        threshold_at[:, 1:] = self.threshold[trees]
+        feature_at, threshold_at = feature_at.ravel(), threshold_at.ravel()
+        leaves = self.path_length[trees].ravel()
+        block = (np.arange(n_trees, dtype="int64") * width)[:, None]
         total = np.zeros(n)
         for start in range(0, n, _SCORE_BLOCK):
-            rows = np.arange(start, min(n, start + _SCORE_BLOCK), dtype="int64")[None, :]
-            node = np.zeros((n_trees, rows.shape[1]), dtype="int64")
-            for level in range(self.depth):
-                heap = tree_base + ((1 << level) - 1) + node
-                go_right = values[feature_flat[heap] + rows] > threshold_flat[heap]
-                node = 2 * node + go_right
-            total[start:start + rows.shape[1]] = leaves_flat[leaf_base + node].sum(axis=0)
+            stop = min(n, start + _SCORE_BLOCK)
+            rows = np.arange(start, stop, dtype="int64")[None, :]
+            slot = np.repeat(block + 1, stop - start, axis=1)  # every row at the root of every tree
+            at = np.empty_like(slot)
+            value = np.empty(slot.shape)
+            cut = np.empty(slot.shape)
+            right = np.empty(slot.shape, dtype=bool)
+            for _ in range(self.depth):
+                np.take(feature_at, slot, out=at)
+                at += rows
+                np.take(values, at, out=value)
+                np.take(threshold_at, slot, out=cut)
+                np.greater(value, cut, out=right)
+                slot *= 2
+                slot -= block
+                slot += right
+            total[start:stop] = np.take(leaves, slot - width).sum(axis=0)
         return total
 
     def scores(self, X: np.ndarray, trees: slice = slice(None)) -> np.ndarray:
@@ -369,7 +403,11 @@ def isolation_forest(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 def _times(ratio: pd.Series) -> pd.Series:
     """38.2 → '38'; 2.46 → '2.5' (a multiple in a sentence)."""
-    return ratio.map(lambda r: f"{r:,.0f}" if r >= 10 else f"{r:.1f}").astype(object)
+    return ratio.map(_times_text).astype(object)
+
+
+def _times_text(r: float) -> str:
+    return f"{r:,.0f}" if r >= 10 else f"{r:.1f}"
 
 
 #: Preference among equally strong reasons: the most specific comparison reads best.
@@ -378,12 +416,55 @@ _REASON_WEIGHT = {"person_category": 1.2, "person": 1.0, "category": 1.0, "amoun
 _MIN_SPREAD = 0.1
 
 
+#: Up to this many rows the grouped medians come from one sort (no pandas overhead, which
+#: dominates on small ledgers); above it from pandas' linear-time grouped median.
+_SORTED_MEDIAN_ROWS = 20_000
+
+
 def _robust_z(scored: pd.DataFrame, top: pd.DataFrame, key_col: str) -> tuple[np.ndarray, np.ndarray]:
     """Median amount of each flagged row's group and the row's robust z-score within it.
 
     Median and MAD (×1.4826) rather than mean and std, so the outlier does not hide itself
     by inflating its group's spread. Only the groups of flagged rows are computed.
     """
+    keys = top[key_col].to_numpy()
+    group_key = scored[key_col].to_numpy()
+    log_amount = scored["log_amount"].to_numpy()
+    wanted = np.isin(group_key, np.unique(keys[keys >= 0]))
+    if wanted.sum() > _SORTED_MEDIAN_ROWS or not np.isfinite(log_amount[wanted]).all():
+        return _robust_z_pandas(scored, top, key_col)
+    group_key, log_amount = group_key[wanted], log_amount[wanted]
+    groups, median, size = _sorted_medians(group_key, log_amount)
+    deviation = np.abs(log_amount - median[np.searchsorted(groups, group_key)])
+    mad = _sorted_medians(group_key, deviation)[1] * 1.4826
+    if not len(groups):  # no flagged row has a group
+        return np.full(len(keys), np.nan), np.zeros(len(keys))
+    at = np.minimum(np.searchsorted(groups, keys), len(groups) - 1)
+    found = (keys >= 0) & (groups[at] == keys)
+    m = np.where(found, median[at], np.nan)
+    spread = np.maximum(np.where(found, mad[at], np.nan), _MIN_SPREAD)
+    usable = np.where(found, size[at], 0) >= MIN_GROUP
+    z = np.where(usable, (top["log_amount"].to_numpy() - m) / spread, 0.0)
+    return np.where(usable, np.exp(m), np.nan), np.nan_to_num(z)
+
+
+def _sorted_medians(key: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct keys (sorted), the median of ``values`` per key and the group sizes.
+
+    The median of an even count is the mean of the two middle values, (a + b) / 2, as the
+    grouped median of pandas computes it; of an odd count the middle value ((x + x) / 2 is x).
+    """
+    order = np.lexsort((values, key))
+    key, values = key[order], values[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.array([], dtype="int64")
+    size = np.diff(np.r_[starts, len(key)])
+    median = (values[starts + (size - 1) // 2] + values[starts + size // 2]) / 2
+    return key[starts], median, size
+
+
+def _robust_z_pandas(scored: pd.DataFrame, top: pd.DataFrame, key_col: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_robust_z` by pandas' grouped median: faster on many rows, and it skips the NaN
+    an infinite amount makes (the sorted medians give the same numbers otherwise)."""
     keys = top[key_col].to_numpy()
     wanted = scored[key_col].isin(np.unique(keys[keys >= 0])).to_numpy()
     sub = scored.loc[wanted, [key_col, "log_amount"]]
@@ -399,12 +480,23 @@ def _robust_z(scored: pd.DataFrame, top: pd.DataFrame, key_col: str) -> tuple[np
     return np.where(usable, np.exp(m), np.nan), np.nan_to_num(z)
 
 
+#: How each amount comparison is worded: (Chinese, English) parts around the median, where
+#: None stands for the row's category.
+_WORDING = {
+    "person_category": (("该报销人 ", None, " 的中位数 "), ("this person's median for ", None, " ")),
+    "person": (("该报销人的中位数 ",), ("this person's median ",)),
+    "category": ((None, " 类别的中位数 "), ("the median for ", None, " ")),
+    "amount": (("全部报销的中位数 ",), ("the median of all claims ",)),
+}
+
+
 def explain(hits: pd.DataFrame, top: pd.DataFrame, scored: pd.DataFrame, settings: Settings) -> pd.Series:
     """Say why each flagged row stands out: the comparison in which it deviates most.
 
     Amount comparisons (with this person in this category, this person, this category, all
     claims) are ranked by robust z-score; a vendor seen once or twice and a rare round amount
-    are named when no amount comparison is stronger.
+    are named when no amount comparison is stronger. The flagged rows are a small share of
+    the ledger, so each message is worded in one Python step for its own reason only.
     """
     medians, strengths = {}, {}
     for reason, key_col in (("person_category", "_pc_key"), ("person", "_person_key"),
@@ -419,45 +511,42 @@ def explain(hits: pd.DataFrame, top: pd.DataFrame, scored: pd.DataFrame, setting
     strength = np.vstack([strengths[n] for n in names])
     best = np.asarray(names, dtype=object)[strength.argmax(axis=0)]
     # Nothing stands out on its own (the forest saw a combination): fall back to the amount.
-    reason = pd.Series(np.where(strength.max(axis=0) > 0, best, "amount"), index=hits.index)
+    reason = np.where(strength.max(axis=0) > 0, best, "amount")
 
-    lang = settings.lang
-    amount_t = money(hits["amount"], settings.currency)
-    category = label(hits["category"])
-    wording = {
-        "person_category": (("该报销人 ", category, " 的中位数 "), ("this person's median for ", category, " ")),
-        "person": (("该报销人的中位数 ",), ("this person's median ",)),
-        "category": ((category, " 类别的中位数 "), ("the median for ", category, " ")),
-        "amount": (("全部报销的中位数 ",), ("the median of all claims ",)),
-    }
-    texts = {}
-    for name, (zh_what, en_what) in wording.items():
-        median = pd.Series(medians[name], index=hits.index)
-        ratio = hits["amount"] / median
-        times = _times(ratio.where(ratio >= 1, 1 / ratio))
-        texts[name] = _ratio_text(lang, amount_t, ratio, times, money(median, settings.currency), zh_what, en_what)
-    vendor_n = pd.Series(vendor_count, index=hits.index).astype("int64").astype(str).astype(object)
-    if lang == "zh":
-        texts["vendor"] = join_text("商户 ", label(hits["vendor"]), " 在账中只出现 ", vendor_n, " 次（金额 ", amount_t, "）")
-        texts["round"] = join_text("金额 ", amount_t, " 是少见的整数金额")
-    else:
-        texts["vendor"] = join_text("vendor ", label(hits["vendor"]), " appears only ", vendor_n, " time(s) (amount ",
-                                    amount_t, ")")
-        texts["round"] = join_text("amount ", amount_t, " is unusually round")
-    messages = pd.Series("", index=hits.index, dtype=object)
-    for name, text in texts.items():
-        messages = messages.where(reason != name, text)
-    prefix = "异常组合：" if lang == "zh" else "Unusual claim: "
-    return prefix + messages
+    zh = settings.lang == "zh"
+    amount = hits["amount"].to_numpy(dtype="float64")
+    amount_t = money(hits["amount"], settings.currency).tolist()
+    category = label(hits["category"]).tolist()
+    vendor = label(hits["vendor"]).tolist()
+    median_t = {name: money(medians[name], settings.currency).tolist() for name in _WORDING}
+    prefix = "异常组合：" if zh else "Unusual claim: "
+    messages = []
+    with np.errstate(divide="ignore", invalid="ignore"):  # as pandas: x / NaN is NaN, quietly
+        for i, name in enumerate(reason.tolist()):
+            messages.append(prefix + _reason_text(name, i, zh, amount, amount_t, category, vendor, vendor_count,
+                                                  medians, median_t))
+    return pd.Series(messages, index=hits.index, dtype=object)
 
 
-def _ratio_text(lang, amount_t, ratio, times, median_t, zh_what, en_what) -> pd.Series:
+def _reason_text(name: str, i: int, zh: bool, amount, amount_t, category, vendor, vendor_count, medians,
+                 median_t) -> str:
+    """The message of flagged row ``i`` for its strongest reason ``name``."""
+    if name == "vendor":
+        n = str(int(vendor_count[i]))
+        return (f"商户 {vendor[i]} 在账中只出现 {n} 次（金额 {amount_t[i]}）" if zh
+                else f"vendor {vendor[i]} appears only {n} time(s) (amount {amount_t[i]})")
+    if name == "round":
+        return f"金额 {amount_t[i]} 是少见的整数金额" if zh else f"amount {amount_t[i]} is unusually round"
+    what = "".join(category[i] if part is None else part for part in _WORDING[name][0 if zh else 1])
+    ratio = amount[i] / medians[name][i]
+    return _ratio_text_one(zh, amount_t[i], ratio, _times_text(ratio if ratio >= 1 else 1 / ratio),
+                           median_t[name][i], what)
+
+
+def _ratio_text_one(zh: bool, amount_t: str, ratio: float, times: str, median_t: str, what: str) -> str:
     """'金额 ¥X 是<what>¥M 的 N 倍' / 'amount ¥X is N× <what>(¥M)', or 1/N when smaller."""
-    above = ratio >= 1
-    if lang == "zh":
-        high = join_text("金额 ", amount_t, " 是", *zh_what, median_t, " 的 ", times, " 倍")
-        low = join_text("金额 ", amount_t, " 仅为", *zh_what, median_t, " 的 1/", times)
-    else:
-        high = join_text("amount ", amount_t, " is ", times, "× ", *en_what, "(", median_t, ")")
-        low = join_text("amount ", amount_t, " is 1/", times, " of ", *en_what, "(", median_t, ")")
-    return high.where(above, low)
+    if zh:
+        return (f"金额 {amount_t} 是{what}{median_t} 的 {times} 倍" if ratio >= 1
+                else f"金额 {amount_t} 仅为{what}{median_t} 的 1/{times}")
+    return (f"amount {amount_t} is {times}× {what}({median_t})" if ratio >= 1
+            else f"amount {amount_t} is 1/{times} of {what}({median_t})")

@@ -15,7 +15,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from xl_expense.core.audit.registry import key_codes
+from xl_expense.core.audit.registry import column_factorized, key_codes
 
 #: The columns that identify an expense for its finding id.
 CONTENT_COLUMNS = ("date", "amount", "person", "vendor", "receipt", "description")
@@ -55,6 +55,52 @@ def content_texts(rows: pd.DataFrame) -> np.ndarray:
         part = texts[codes]
         out = part if out is None else out + "\x1f" + part
     return out if out is not None else np.array([], dtype=object)
+
+
+def ledger_content_texts(ledger: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    """:func:`content_texts` of the ledger rows at ``positions``, from the ledger's column codes
+    (shared by the rules; see :func:`~xl_expense.core.audit.registry.shared_work`).
+
+    Only the distinct values at ``positions`` are converted to text. Equal to
+    ``content_texts(ledger.iloc[positions])``: a column's text depends on the value alone,
+    except where equal values can be written differently (``1`` and ``1.0`` in a text column,
+    0.0 and -0.0 in an amount column); such a column is converted as before.
+    """
+    out = None
+    for col in ("sheet",) + CONTENT_COLUMNS:
+        part = _column_texts(ledger, col, positions)
+        out = part if out is None else out + "\x1f" + part
+    return out if out is not None else np.array([], dtype=object)
+
+
+def _column_texts(ledger: pd.DataFrame, col: str, positions: np.ndarray) -> np.ndarray:
+    codes, uniques = column_factorized(ledger, col)
+    at = codes[positions]
+    needed = np.unique(at[at >= 0])
+    values = np.asarray(uniques[needed], dtype=object)
+    column = ledger[col]
+    if column.dtype == object and not all(type(u) is str for u in values):
+        return content_texts_of_column(column.iloc[positions])
+    if column.dtype.kind == "f" and (values == 0).any():
+        amounts = column.to_numpy()
+        if np.signbit(amounts[amounts == 0]).any():
+            return content_texts_of_column(column.iloc[positions])
+    texts = np.empty(len(uniques) + 1, dtype=object)  # the last one: missing (code -1)
+    texts[needed] = [_text(u) for u in values]
+    texts[-1] = ""
+    return texts[at]
+
+
+def content_texts_of_column(values: pd.Series) -> np.ndarray:
+    """The text of each value of one column, as :func:`content_texts` writes it."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.array([_text(u) for u in uniques] + [""], dtype=object)[codes]
+
+
+def finding_ids(rule_ids: np.ndarray, codes: np.ndarray, texts: np.ndarray, occurrence: np.ndarray) -> list[str]:
+    """:func:`row_finding_ids` for hits of several rules at once (one rule id and code per hit)."""
+    return [_short(code, f"{rule_id}\x1f{text}\x1f{int(count)}")
+            for rule_id, code, text, count in zip(rule_ids, codes, texts, occurrence)]
 
 
 def row_finding_ids(rule_id: str, code: str, rows: pd.DataFrame, occurrence: np.ndarray) -> list[str]:

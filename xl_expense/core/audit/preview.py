@@ -24,8 +24,10 @@ from xl_expense.core.audit.registry import (
     _NO_RECEIPT,
     RULES,
     get_rules,
+    ledger_receipt_numbers,
     prepare_ledger,
     receipt_numbers,
+    shared_work,
 )
 from xl_expense.core.audit.rules_duplicates import (
     near_days,
@@ -68,17 +70,18 @@ def threshold_preview(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     enabled = {r.id for r in get_rules(settings)}
     counters: dict[str, Callable[[Settings], int]] = {}
     lines = []
-    for rule_id, setting, alternatives in TUNABLES:
-        if rule_id not in enabled:
-            continue
-        if rule_id not in counters:
-            counters[rule_id] = _counter(df, rule_id)
-        current = getattr(settings, setting)
-        values = sorted(set(alternatives(current)) | {current})
-        for value in values:
-            lines.append({"rule": rule_id, "setting": setting, "value": value,
-                          "flagged": counters[rule_id](dataclasses.replace(settings, **{setting: value})),
-                          "current": value == current})
+    with shared_work(df):  # the counters share column codes (person, vendor, card, receipt …)
+        for rule_id, setting, alternatives in TUNABLES:
+            if rule_id not in enabled:
+                continue
+            if rule_id not in counters:
+                counters[rule_id] = _counter(df, rule_id)
+            current = getattr(settings, setting)
+            values = sorted(set(alternatives(current)) | {current})
+            for value in values:
+                lines.append({"rule": rule_id, "setting": setting, "value": value,
+                              "flagged": counters[rule_id](dataclasses.replace(settings, **{setting: value})),
+                              "current": value == current})
     return pd.DataFrame(lines, columns=list(PREVIEW_COLUMNS)).astype({"flagged": "int64", "current": bool})
 
 
@@ -99,17 +102,17 @@ def _counter(ledger: pd.DataFrame, rule_id: str) -> Callable[[Settings], int]:
         @functools.cache
         def split_count(limit: float, width: int) -> int:
             return len(np.unique(np.concatenate(
-                [split_windows(i, limit, width)["pos"].to_numpy(dtype="int64") for i in items])))
+                [split_windows(i, limit, width).pos for i in items])))
 
         return lambda s: split_count(float(s.approval_limit), max(int(s.split_window_days), 1))
     if rule_id == "missing_receipt":
         positive = ledger["amount"] > 0
         amounts = ledger.loc[positive, "amount"].to_numpy()
-        no_receipt = _no_receipt(ledger.loc[positive, "receipt"])
+        no_receipt = ledger_receipt_numbers(ledger, positive).isna().to_numpy()
         return lambda s: int(((amounts >= float(s.receipt_threshold)) & no_receipt).sum())
     if rule_id == "near_duplicate":
         prepared = near_days(ledger)
-        return lambda s: len(near_pairs(prepared, s.near_duplicate_days))
+        return lambda s: len(near_pairs(prepared, s.near_duplicate_days).pos)
     if rule_id == "below_threshold":
         amount = ledger["amount"].to_numpy(dtype="float64")
         return lambda s: _below_threshold_count(amount, s)

@@ -7,7 +7,15 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from xl_expense.core.audit.registry import day_text, flags, join_text, no_hits, passes, row_hits, rule
+from xl_expense.core.audit.registry import (
+    day_text,
+    flags,
+    join_text,
+    no_hits,
+    passes,
+    row_hits,
+    rule,
+)
 from xl_expense.core.calendar import day_kinds
 from xl_expense.core.settings import Settings
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -12,11 +14,12 @@ from xl_expense.core.audit.registry import (
     join_text,
     key_codes,
     label,
+    ledger_receipt_numbers,
+    memo,
     money,
     money1,
     no_hits,
     passes,
-    receipt_numbers,
     row_hits,
     row_ref,
     rule,
@@ -59,7 +62,7 @@ def _content_duplicates(ledger: pd.DataFrame, settings: Settings) -> pd.DataFram
 
 
 def _receipt_duplicates(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    numbers = receipt_numbers(ledger["receipt"])
+    numbers = ledger_receipt_numbers(ledger)
     key = pd.factorize(numbers, use_na_sentinel=True)[0].astype("int64")
     return _later_copies(ledger, key, settings, _receipt_message)
 
@@ -113,14 +116,14 @@ def near_duplicate(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     and row of the earlier one.
     """
     hit = near_pairs(near_days(ledger), settings.near_duplicate_days)
-    if hit.empty:
+    if not len(hit.pos):
         return no_hits()
-    hits = ledger.iloc[hit["pos"].to_numpy(dtype="int64")]
-    prev = hit["prev_pos"].astype("int64").to_numpy()
+    hits = ledger.iloc[hit.pos]
+    prev = hit.prev_pos
     ref = row_ref(ledger["sheet"].iloc[prev].set_axis(hits.index), ledger["row"].iloc[prev].set_axis(hits.index),
                   settings.lang)
     prev_day = day_text(ledger["date"].iloc[prev].set_axis(hits.index))
-    gap_days = pd.Series(hit["gap"].astype("int64").to_numpy(), index=hits.index)
+    gap_days = pd.Series(hit.gap, index=hits.index)
     span = max(settings.near_duplicate_days - 1, 1)
     score = 0.9 - 0.4 * (gap_days.to_numpy() - 1) / span
     amount_t = money(hits["amount"], settings.currency)
@@ -134,28 +137,58 @@ def near_duplicate(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return row_hits(hits.index, score, message)
 
 
-def near_days(ledger: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+class NearDays(NamedTuple):
+    """Rows keyed by person + vendor + amount, and one line per (key, day)."""
+
+    line_of_row: np.ndarray  # the (key, day) line of each keyed row
+    row_pos: np.ndarray      # ledger position of each keyed row, increasing
+    gap: np.ndarray          # per line: days since the key's previous day (0: first day of the key)
+    prev_pos: np.ndarray     # per line: first row of the key's previous day (-1: none)
+
+
+class NearPairs(NamedTuple):
+    """Rows whose key occurred 1…days days before, by position."""
+
+    pos: np.ndarray
+    gap: np.ndarray
+    prev_pos: np.ndarray
+
+
+def near_days(ledger: pd.DataFrame) -> NearDays:
     """Rows keyed by person + vendor + amount, and one line per (key, day) with the gap to the
-    previous day of that key. Independent of the thresholds (the preview computes it once)."""
+    previous day of that key. Independent of the thresholds (the preview computes it once).
+
+    Arrays rather than a grouped frame: this runs in every audit and preview, and on a small
+    ledger pandas' per-call overhead was most of its cost.
+    """
+    return memo(ledger, "near_days", lambda: _near_days(ledger))
+
+
+def _near_days(ledger: pd.DataFrame) -> NearDays:
     amount = ledger["amount"]
     usable = (ledger["date"].notna() & (amount > 0)).to_numpy()
     key = np.where(usable, key_codes(ledger, ["person", "vendor", "amount"]), -1)
-    keep = key >= 0
-    frame = pd.DataFrame({"key": key[keep], "day": day_numbers(ledger["date"])[keep],
-                          "pos": np.arange(len(ledger))[keep]})
-    # One line per (key, day), holding the first row of that day; compare with the previous day.
-    per_day = frame.groupby(["key", "day"], sort=True)["pos"].min().reset_index()
-    same_key = per_day["key"].eq(per_day["key"].shift())
-    per_day["gap"] = (per_day["day"] - per_day["day"].shift()).where(same_key)
-    per_day["prev_pos"] = per_day["pos"].shift().where(same_key)
-    return frame, per_day
+    row_pos = np.flatnonzero(key >= 0)
+    key, day = key[row_pos], day_numbers(ledger["date"])[row_pos]
+    # One line per (key, day), sorted, holding the first row of that day.
+    order = np.lexsort((row_pos, day, key))
+    k, d = key[order], day[order]
+    new_line = np.r_[True, (k[1:] != k[:-1]) | (d[1:] != d[:-1])] if len(k) else np.array([], dtype=bool)
+    starts = np.flatnonzero(new_line)
+    line_of_row = np.empty(len(key), dtype="int64")
+    line_of_row[order] = np.cumsum(new_line) - 1
+    line_key, line_day, line_pos = k[starts], d[starts], row_pos[order][starts]
+    same_key = np.r_[False, line_key[1:] == line_key[:-1]] if len(starts) else np.array([], dtype=bool)
+    gap = np.where(same_key, line_day - np.r_[0, line_day[:-1]] if len(starts) else line_day, 0)
+    prev_pos = np.where(same_key, np.r_[-1, line_pos[:-1]] if len(starts) else line_pos, -1)
+    return NearDays(line_of_row, row_pos, gap.astype("int64"), prev_pos.astype("int64"))
 
 
-def near_pairs(prepared: tuple[pd.DataFrame, pd.DataFrame], days: int) -> pd.DataFrame:
-    """Rows whose key occurred 1…``days`` days before (columns pos, gap, prev_pos), by position."""
-    frame, per_day = prepared
-    close = per_day[(per_day["gap"] >= 1) & (per_day["gap"] <= days)]
-    return frame.merge(close[["key", "day", "gap", "prev_pos"]], on=["key", "day"]).sort_values("pos")
+def near_pairs(prepared: NearDays, days: int) -> NearPairs:
+    """Rows whose key occurred 1…``days`` days before (with the gap and that day's first row)."""
+    close = (prepared.gap >= 1) & (prepared.gap <= days)
+    line = prepared.line_of_row[close[prepared.line_of_row]]
+    return NearPairs(prepared.row_pos[close[prepared.line_of_row]], prepared.gap[line], prepared.prev_pos[line])
 
 
 # --------------------------------------------------------------------------- split_transaction
@@ -194,77 +227,104 @@ def split_transaction(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return pd.concat([by_person, by_card]) if len(by_card) else by_person
 
 
-def split_items(ledger: pd.DataFrame, who: str) -> pd.DataFrame:
+class SplitItems(NamedTuple):
+    """Candidate items of the split rule, sorted by key, day and ledger position."""
+
+    key: np.ndarray
+    day: np.ndarray
+    amount: np.ndarray
+    pos: np.ndarray
+
+
+class SplitHits(NamedTuple):
+    """Items inside a qualifying window (by position) with that window's sum, count, span and
+    largest item."""
+
+    pos: np.ndarray
+    w_sum: np.ndarray
+    w_count: np.ndarray
+    w_max: np.ndarray
+    w_span: np.ndarray
+
+
+def split_items(ledger: pd.DataFrame, who: str) -> SplitItems:
     """Candidate items (positive, dated, with ``who`` and vendor) keyed by who + vendor.
 
     Independent of the thresholds, so the threshold preview computes it once.
     """
+    return memo(ledger, ("split_items", who), lambda: _split_items(ledger, who))
+
+
+def _split_items(ledger: pd.DataFrame, who: str) -> SplitItems:
     amount = ledger["amount"]
     usable = (ledger["date"].notna() & (amount > 0)).to_numpy()
     key = np.where(usable, key_codes(ledger, [who, "vendor"]), -1)
-    keep = key >= 0
-    items = pd.DataFrame({"key": key[keep], "day": day_numbers(ledger["date"])[keep],
-                          "amount": amount.to_numpy()[keep], "pos": np.arange(len(ledger))[keep]})
+    pos = np.flatnonzero(key >= 0)
+    key, day, value = key[pos], day_numbers(ledger["date"])[pos], amount.to_numpy()[pos]
     # Sorted once here, so each threshold tried in the preview skips the sort.
-    return items.sort_values(["key", "day", "pos"], kind="stable", ignore_index=True)
+    order = np.lexsort((pos, day, key))
+    return SplitItems(key[order], day[order], value[order], pos[order])
 
 
-def split_windows(items: pd.DataFrame, limit: float, width: int) -> pd.DataFrame:
+def split_windows(items: SplitItems, limit: float, width: int) -> SplitHits:
     """Items inside a qualifying window, with that window's sum, count, span and largest item."""
-    items = items[items["amount"].to_numpy() <= limit]
-    empty = pd.DataFrame({c: np.array([], dtype="int64") for c in ("pos", "w_count", "w_span")}
-                         ).assign(w_sum=0.0, w_max=0.0)
-    if len(items) < 2:
+    within = items.amount <= limit
+    items = SplitItems(*(a[within] for a in items))
+    empty = SplitHits(*(np.array([], dtype=t) for t in ("int64", "float64", "int64", "float64", "int64")))
+    if len(items.pos) < 2:
         return empty
     days, line_of_item = _daily_totals(items)
     windows = _trailing_windows(days, width)
     qualifies = (windows["count"] >= 2) & (windows["sum"] > limit)
     if not qualifies.any():
         return empty
-    covered = _covering_window(days, qualifies.to_numpy(), width)[line_of_item]
+    covered = _covering_window(days, qualifies, width)[line_of_item]
     inside = covered >= 0
     window = covered[inside]
-    out = pd.DataFrame({"pos": items["pos"].to_numpy()[inside],
-                        **{f"w_{col}": windows[col].to_numpy()[window] for col in windows.columns}})
-    return out.sort_values("pos", kind="stable", ignore_index=True)
+    pos = items.pos[inside]
+    order = np.argsort(pos, kind="stable")
+    window = window[order]
+    return SplitHits(pos[order], windows["sum"][window], windows["count"][window], windows["max"][window],
+                     windows["span"][window])
 
 
-def _daily_totals(items: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def _daily_totals(items: SplitItems) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """One line per (key, day), sorted, with sum, count and max; and each item's line number.
 
     A single int64 key and ``reduceat`` instead of a two-column groupby: this runs once per
     value in the threshold preview, on up to a million items.
     """
-    day = items["day"].to_numpy()
-    combined = items["key"].to_numpy() * (int(day.max() - day.min()) + 1) + (day - day.min())
+    day = items.day
+    combined = items.key * (int(day.max() - day.min()) + 1) + (day - day.min())
     already = bool(np.all(combined[1:] >= combined[:-1]))
     order = np.arange(len(combined)) if already else np.argsort(combined, kind="stable")
     ordered = combined[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    amount = items["amount"].to_numpy()[order]
+    amount = items.amount[order]
     first = order[starts]
-    days = pd.DataFrame({
-        "key": items["key"].to_numpy()[first],
+    count = np.diff(np.r_[starts, len(ordered)])
+    days = {
+        "key": items.key[first],
         "day": day[first],
         "sum": np.add.reduceat(amount, starts),
-        "count": np.diff(np.r_[starts, len(ordered)]),
+        "count": count,
         "max": np.maximum.reduceat(amount, starts),
-    })
-    line_of_item = np.empty(len(items), dtype="int64")
-    line_of_item[order] = np.repeat(np.arange(len(starts)), days["count"].to_numpy())
+    }
+    line_of_item = np.empty(len(combined), dtype="int64")
+    line_of_item[order] = np.repeat(np.arange(len(starts)), count)
     return days, line_of_item
 
 
 def _split_hits(ledger: pd.DataFrame, settings: Settings, who: str) -> pd.DataFrame:
     limit = float(settings.approval_limit)
     hit = split_windows(split_items(ledger, who), limit, max(int(settings.split_window_days), 1))
-    if hit.empty:
+    if not len(hit.pos):
         return no_hits()
-    hits = ledger.iloc[hit["pos"].to_numpy(dtype="int64")]
-    total = pd.Series(hit["w_sum"].to_numpy(), index=hits.index)
-    count = pd.Series(hit["w_count"].to_numpy(), index=hits.index).astype("int64")
-    span = pd.Series(hit["w_span"].to_numpy(), index=hits.index).astype("int64")
-    biggest = pd.Series(hit["w_max"].to_numpy(), index=hits.index)
+    hits = ledger.iloc[hit.pos]
+    total = pd.Series(hit.w_sum, index=hits.index)
+    count = pd.Series(hit.w_count, index=hits.index).astype("int64")
+    span = pd.Series(hit.w_span, index=hits.index).astype("int64")
+    biggest = pd.Series(hit.w_max, index=hits.index)
     near = (biggest >= 0.9 * limit).to_numpy()
     score = 0.6 + 0.3 * near + 0.1 * np.minimum(1.0, total.to_numpy() / limit - 1.0)
     severity = np.where(near, "error", "warning")
@@ -272,42 +332,43 @@ def _split_hits(ledger: pd.DataFrame, settings: Settings, who: str) -> pd.DataFr
                     severity=list(severity))
 
 
-def _trailing_windows(days: pd.DataFrame, width: int) -> pd.DataFrame:
+def _trailing_windows(days: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
     """For each (key, day) line: sum, count, max and span of the `width`-day window ending that day.
 
     Lines are unique per (key, day) and sorted, so a window holds at most ``width`` lines:
     looking back ``width - 1`` lines is enough, each step a vectorised shift.
     """
-    key = days["key"].to_numpy()
-    day = days["day"].to_numpy()
-    total = days["sum"].to_numpy().copy()
-    count = days["count"].to_numpy().copy()
-    biggest = days["max"].to_numpy().copy()
+    key = days["key"]
+    day = days["day"]
+    total = days["sum"].copy()
+    count = days["count"].copy()
+    biggest = days["max"].copy()
     first_day = day.copy()
     for back in range(1, width):
         prev_key = np.roll(key, back)
         prev_day = np.roll(day, back)
         inside = (prev_key == key) & (day - prev_day <= width - 1)
         inside[:back] = False
-        total += np.where(inside, np.roll(days["sum"].to_numpy(), back), 0.0)
-        count += np.where(inside, np.roll(days["count"].to_numpy(), back), 0)
-        biggest = np.maximum(biggest, np.where(inside, np.roll(days["max"].to_numpy(), back), 0.0))
+        total += np.where(inside, np.roll(days["sum"], back), 0.0)
+        count += np.where(inside, np.roll(days["count"], back), 0)
+        biggest = np.maximum(biggest, np.where(inside, np.roll(days["max"], back), 0.0))
         first_day = np.where(inside, np.minimum(first_day, prev_day), first_day)
-    return pd.DataFrame({"sum": total, "count": count, "max": biggest, "span": day - first_day + 1})
+    return {"sum": total, "count": count, "max": biggest, "span": day - first_day + 1}
 
 
-def _covering_window(days: pd.DataFrame, qualifies: np.ndarray, width: int) -> np.ndarray:
+def _covering_window(days: dict[str, np.ndarray], qualifies: np.ndarray, width: int) -> np.ndarray:
     """Line index of a qualifying window that contains each line, or -1.
 
     The first qualifying window ending on or after a line's day covers it whenever any does
-    (its start is no later than that of any later window), so a backward fill finds it.
+    (its start is no later than that of any later window), so a backward running minimum of
+    the qualifying line numbers finds it.
     """
-    n = len(days)
-    ends = pd.Series(np.where(qualifies, np.arange(n), np.nan)).bfill().to_numpy()
-    found = ~np.isnan(ends)
-    end = np.where(found, ends, 0).astype("int64")
-    key = days["key"].to_numpy()
-    day = days["day"].to_numpy()
+    n = len(qualifies)
+    ends = np.minimum.accumulate(np.where(qualifies, np.arange(n), n)[::-1])[::-1]
+    found = ends < n
+    end = np.where(found, ends, 0)
+    key = days["key"]
+    day = days["day"]
     ok = found & (key[end] == key) & (day[end] - day <= width - 1)
     return np.where(ok, end, -1)
 

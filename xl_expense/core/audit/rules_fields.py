@@ -10,11 +10,11 @@ from xl_expense.core.audit.registry import (
     flags,
     group_hits,
     join_text,
+    ledger_receipt_numbers,
     money,
     money1,
     no_hits,
     passes,
-    receipt_numbers,
     row_hits,
     rule,
 )
@@ -57,7 +57,7 @@ def missing_receipt(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     # Fold receipts only where the amount calls for one: a fraction of a million rows.
     if len(ledger) >= ABSENT_COLUMN_MIN_ROWS and ledger["receipt"].isna().all():
         return _no_receipt_column(ledger.loc[candidates], threshold, settings)
-    numbers = receipt_numbers(ledger.loc[candidates, "receipt"])
+    numbers = ledger_receipt_numbers(ledger, candidates)
     hits = ledger.loc[numbers.index[numbers.isna().to_numpy()]]
     if hits.empty:
         return no_hits()
