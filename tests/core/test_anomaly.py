@@ -155,3 +155,18 @@ def test_the_audit_does_not_import_scikit_learn():
             "run_audit(example_ledger(_outlier_sample(n=300))); print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_scoring_in_threads_gives_the_same_sums_bit_for_bit(monkeypatch) -> None:
+    """Blocks of rows score in parallel threads on big ledgers; every row's sum must not change."""
+    from xl_expense.core.audit import anomaly
+
+    X = np.random.default_rng(3).normal(size=(3 * anomaly._SCORE_BLOCK + 17, 5))
+    forest = anomaly.fit_isolation_forest(X, random_state=0)
+    monkeypatch.setattr(anomaly, "PARALLEL_MIN_ROWS", 10**9)
+    single = forest.path_sums(X)
+    monkeypatch.setattr(anomaly, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(anomaly, "_scoring_threads", lambda n: 3)
+    threaded = forest.path_sums(X)
+    assert np.array_equal(single, threaded)
+    assert np.all(threaded > 0)

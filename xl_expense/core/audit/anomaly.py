@@ -28,6 +28,8 @@ feature with the largest standardised deviation, e.g. "amount 38× this person's
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,6 +203,19 @@ N_TREES = 100
 SAMPLE_SIZE = 256
 #: Rows scored per block: rows × trees index arrays stay within the CPU cache.
 _SCORE_BLOCK = 2048
+#: Rows below which scoring stays on one thread (starting threads costs more than it saves).
+PARALLEL_MIN_ROWS = 20_000
+
+
+def _scoring_threads(n_rows: int) -> int:
+    """Threads for scoring ``n_rows``: one per CPU this process may use, at most 4."""
+    if n_rows < PARALLEL_MIN_ROWS:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 _EULER = 0.5772156649015329
 
 
@@ -259,7 +274,8 @@ class IsolationForest:
         leaves = self.path_length[trees].ravel()
         block = (np.arange(n_trees, dtype="int64") * width)[:, None]
         total = np.zeros(n)
-        for start in range(0, n, _SCORE_BLOCK):
+
+        def score_rows(start: int) -> None:
             stop = min(n, start + _SCORE_BLOCK)
             rows = np.arange(start, stop, dtype="int64")[None, :]
             slot = np.repeat(block + 1, stop - start, axis=1)  # every row at the root of every tree
@@ -277,6 +293,17 @@ class IsolationForest:
                 slot -= block
                 slot += right
             total[start:stop] = np.take(leaves, slot - width).sum(axis=0)
+
+        starts = range(0, n, _SCORE_BLOCK)
+        threads = _scoring_threads(n)
+        if threads == 1:
+            for start in starts:
+                score_rows(start)
+        else:
+            # numpy releases the GIL in take/greater/add on these arrays, so blocks of rows
+            # score in parallel; each row's sum over the trees is the same, bit for bit.
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xle-forest") as pool:
+                list(pool.map(score_rows, starts))
         return total
 
     def scores(self, X: np.ndarray, trees: slice = slice(None)) -> np.ndarray:
