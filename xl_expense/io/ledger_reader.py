@@ -22,7 +22,9 @@ import csv
 import io
 import itertools
 import re
+import threading
 import zipfile
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from itertools import islice, zip_longest
 from pathlib import Path, PurePosixPath
@@ -630,6 +632,10 @@ def _read_source(source: _Source, path: str, mapping: dict[str, str], dayfirst: 
                  progress: Progress | None) -> Ledger:
     columns = _resolve_columns(source, mapping)
     local = {c: ref.index - source.col_base for c, ref in columns.items()}
+    # The SUM-formula scan decompresses the sheet XML again (zlib releases the GIL): it runs
+    # beside the parsing of the rows instead of after it.
+    sum_scan = _in_background(sum_formula_rows, source.package, source.part_path, columns["amount"].index) \
+        if source.part_path else None
     chunks: list[_Chunk] = []
     done = 0
     rows = source.rows
@@ -652,9 +658,22 @@ def _read_source(source: _Source, path: str, mapping: dict[str, str], dayfirst: 
     base = source.row_base(n_yielded)
     header_row = base + source.header_index + 1
     first_data_row = header_row + source.header.n_rows
-    sum_rows = (sum_formula_rows(source.package, source.part_path, columns["amount"].index)
-                if source.part_path else set()) | set(source.formula_rows)
+    sum_rows = (sum_scan.result() if sum_scan is not None else set()) | set(source.formula_rows)
     return _assemble(chunks, source, columns, path, first_data_row, header_row, sum_rows)
+
+
+def _in_background(func: Callable, *args) -> Future:
+    """``func(*args)`` in a daemon thread; ``.result()`` waits and re-raises its exception."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(func(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="xl-expense-scan", daemon=True).start()
+    return future
 
 
 def _parse_chunk(block: list[list], local: dict[str, int], dayfirst: bool) -> _Chunk:
