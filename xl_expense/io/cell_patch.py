@@ -25,8 +25,9 @@ import datetime as dt
 import decimal
 import html
 import math
+import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from xl_expense.io.sheet_xml import (
 
 # Private helpers of the package writer, shared on purpose: one zip writer, one text editor.
 from xl_expense.io.xlsx_package import (
+    FAST_DEFLATE_BYTES,
     REL_CALC_CHAIN,
     REL_WORKSHEET,
     _commit,
@@ -70,7 +72,7 @@ from xl_expense.io.xlsx_package import (
     member_key,
 )
 
-__all__ = ["patch_cells"]
+__all__ = ["patch_cells", "patch_rows"]
 
 #: CT_Workbook children that come before ``<calcPr>``, nearest first (ECMA-376 §18.2.28).
 _BEFORE_CALC_PR = ("definedNames", "externalReferences", "functionGroups", "sheets")
@@ -106,11 +108,30 @@ def patch_cells(src: str | Path, dst: str | Path, sheet: str, cells: Mapping[str
     reference, or a cell Excel would not let you change alone (the first cell of a shared
     formula, part of an array formula); :class:`UnreadableWorkbook` for a damaged input.
     """
-    src, dst = Path(src), Path(dst)
+    _patch(Path(src), Path(dst), sheet, lambda: _parse_targets(cells), tables, style_from_above, new_columns)
+
+
+def patch_rows(src: str | Path, dst: str | Path, sheet: str, rows: Mapping[int, Mapping[int, object]], *,
+               tables: Mapping[str, str] | None = None, style_from_above: bool = False,
+               new_columns: Mapping[str, list[str]] | None = None) -> None:
+    """:func:`patch_cells` with the cells given as Excel row → {1-based column → value}.
+
+    Why: a caller that computes thousands of cells by row and column (the classification
+    columns of a ledger) would otherwise format every position as "K12" only for
+    :func:`patch_cells` to parse it back. Same values, same result, same errors.
+    """
+    _patch(Path(src), Path(dst), sheet, lambda: _check_rows(rows), tables, style_from_above, new_columns)
+
+
+def _patch(src: Path, dst: Path, sheet: str, targets: Callable[[], dict[int, dict[int, Any]]],
+           tables: Mapping[str, str] | None, style_from_above: bool,
+           new_columns: Mapping[str, list[str]] | None) -> None:
+    """Both public functions; ``targets`` reads the cells where the errors of a bad
+    reference have always been raised (after the package and the sheet were checked)."""
     try:
         check_package(src)
         with _Package.open(src) as pkg:
-            plan = _plan(pkg, sheet, cells, dict(tables or {}), style_from_above, dict(new_columns or {}))
+            plan = _plan(pkg, sheet, targets, dict(tables or {}), style_from_above, dict(new_columns or {}))
             tmp = _write_temp(dst, lambda fh: _write_zip(pkg, plan, fh))
         _commit(tmp, dst, mode_from=src)  # after closing src: Windows cannot replace an open file
     except XlExpenseError as exc:
@@ -119,17 +140,20 @@ def patch_cells(src: str | Path, dst: str | Path, sheet: str, cells: Mapping[str
 
 # =========================================================================== planning
 
-def _plan(pkg: _Package, sheet: str, cells: Mapping[str, object], tables: dict[str, str],
+def _plan(pkg: _Package, sheet: str, read_targets: Callable[[], dict[int, dict[int, Any]]], tables: dict[str, str],
           style_from_above: bool, new_columns: dict[str, list[str]]) -> _Plan:
     wb = _Workbook(pkg)
     part = _sheet_part(pkg, wb, sheet)
-    targets = _parse_targets(cells)
+    targets = read_targets()
     plan = _Plan()
     formula_overwritten = False
     if targets:  # with only ``tables`` the sheet part is copied raw
         result = _patch_sheet(_read_big(pkg, part), targets, wb.date1904, sheet, style_from_above)
         # The zip writer takes an iterable of chunks as well as bytes: no 400 MB join.
-        plan.replaced[pkg.info(part).filename] = result.chunks  # type: ignore[assignment]
+        info = pkg.info(part)
+        plan.replaced[info.filename] = result.chunks  # type: ignore[assignment]
+        if info.file_size > FAST_DEFLATE_BYTES:
+            plan.levels[info.filename] = 1
         formula_overwritten = result.formula_overwritten
     for table_part, new_text in _table_edits(pkg, part, sheet, tables, new_columns).items():
         plan.replaced[pkg.info(table_part).filename] = new_text
@@ -172,21 +196,84 @@ def _read_big(pkg: _Package, part: str) -> bytes:
 
 
 def _parse_targets(cells: Mapping[str, object]) -> dict[int, dict[int, Any]]:
-    """row → {col → value}; a bad or out-of-range reference is the caller's error, named."""
+    """row → {col → value}; a bad or out-of-range reference is the caller's error, named.
+
+    References written the plain way ("K12") are read with one regex and a table lookup;
+    anything else ("$K$12", " k12 ", a non-str key) goes through :func:`parse_cell`.
+    """
     by_row: dict[int, dict[int, Any]] = {}
+    plain = _PLAIN_REF.fullmatch
+    numbers = _column_numbers()
     for ref, value in cells.items():
-        try:
-            row, col = parse_cell(str(ref))
-        except ValueError:
-            raise OutputError(f"bad cell reference {ref!r}", "use A1 references such as 'C7'") from None
-        if not (1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS):
-            raise OutputError(f"cell reference {ref!r} is outside the sheet",
-                              f"Excel has rows 1–{MAX_ROWS:,} and columns A–{col_letter(MAX_COLS)}")
-        cols = by_row.setdefault(row, {})
-        if col in cols:
+        m = plain(ref) if type(ref) is str else None
+        col = numbers.get(m.group(1)) if m else None
+        if col is not None:
+            row = int(m.group(2))
+        else:
+            row, col = _parse_ref(ref)
+        if not 1 <= row <= MAX_ROWS:
+            _out_of_sheet(ref)
+        cols = by_row.get(row)
+        if cols is None:
+            by_row[row] = {col: value}
+        elif col in cols:
             raise OutputError(f"cell {ref!r} is given twice", "give each cell once")
-        cols[col] = value
+        else:
+            cols[col] = value
     return by_row
+
+
+def _parse_ref(ref: object) -> tuple[int, int]:
+    try:
+        row, col = parse_cell(str(ref))
+    except ValueError:
+        raise OutputError(f"bad cell reference {ref!r}", "use A1 references such as 'C7'") from None
+    if not (1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS):
+        _out_of_sheet(ref)
+    return row, col
+
+
+def _out_of_sheet(ref: object) -> None:
+    raise OutputError(f"cell reference {ref!r} is outside the sheet",
+                      f"Excel has rows 1–{MAX_ROWS:,} and columns A–{col_letter(MAX_COLS)}")
+
+
+def _check_rows(rows: Mapping[int, Mapping[int, object]]) -> dict[int, dict[int, Any]]:
+    """:func:`patch_rows`' cells as a fresh row → {col → value}, positions checked."""
+    out: dict[int, dict[int, Any]] = {}
+    for row, cols in rows.items():
+        row = int(row)
+        if row in out:
+            raise OutputError(f"row {row} is given twice", "give each row once")
+        checked = {int(c): v for c, v in cols.items()}
+        if len(checked) != len(cols):
+            raise OutputError(f"a column of row {row} is given twice", "give each cell once")
+        for col in checked:
+            if not (1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS):
+                _out_of_sheet(f"{col_letter(col) if col >= 1 else col}{row}")
+        if checked:
+            out[row] = checked
+    return out
+
+
+#: "K12" the way every program writes it (no $, upper case, no leading zero in the row).
+_PLAIN_REF = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,6})")
+_COLUMN_NUMBERS: dict[str, int] = {}
+_COLUMN_NUMBERS_B: dict[bytes, int] = {}
+
+
+def _column_numbers() -> dict[str, int]:
+    """Column letters → number for every column Excel has ("A" → 1 … "XFD" → 16384), built
+    once per process: a dict lookup is far cheaper than converting letters cell by cell."""
+    if not _COLUMN_NUMBERS:
+        _COLUMN_NUMBERS.update((col_letter(c), c) for c in range(1, MAX_COLS + 1))
+        _COLUMN_NUMBERS_B.update((k.encode(), v) for k, v in _COLUMN_NUMBERS.items())
+    return _COLUMN_NUMBERS
+
+
+def _column_numbers_b() -> dict[bytes, int]:
+    _column_numbers()
+    return _COLUMN_NUMBERS_B
 
 
 # =========================================================================== cell values
@@ -391,7 +478,12 @@ def _array_ranges(data: bytes, tags: _Tags, start: int, end: int) -> list[tuple[
 
 
 class _RowContext:
-    """Rebuilds rows: knows the prefix, the date system, column styles and array formulas."""
+    """Rebuilds rows: knows the prefix, the date system, column styles and array formulas.
+
+    Speed matters here (the classify step patches six cells on every ledger row), so the
+    bytes that repeat are computed once per call: the content of each distinct text, the
+    attribute text of each distinct kept-attribute list, each column's letters.
+    """
 
     def __init__(self, tags: _Tags, date1904: bool, col_styles: list[tuple[int, int, int]],
                  arrays: list[tuple[int, int, int, int]], sheet: str):
@@ -403,6 +495,23 @@ class _RowContext:
         self.sheet = sheet
         self.formula_overwritten = False
         self.above: dict[int, bytes] = {}  # col → style of the row above (style_from_above)
+        pb = tags.p
+        self._open = b"<" + pb + b"c"                  # every cell starts so
+        self._open_r = b"<" + pb + b'c r="'            # ... and a cell written the usual way so
+        self._cell_close = b"</" + pb + b"c>"
+        self._row_close = b"</" + pb + b"row>"
+        self._v = (f"<{self.p}v>".encode(), f"</{self.p}v>".encode())
+        # Cells as Excel and every library write them: r first, double quotes, upper case.
+        self._letters_re = re.compile(re.escape(self._open_r) + rb'([A-Z]{1,3})[0-9]+"')
+        self._numbers = _column_numbers_b()
+        self._texts: dict[str, tuple[bytes, bytes]] = {}      # text → (t attribute, content)
+        self._attr_text: dict[tuple, bytes] = {}               # kept attributes → their text
+        self._letter: dict[int, bytes] = {}                    # column → its letters
+        self._heads: dict[int, bytes] = {}                     # column → b'<c r="K'
+        self._tails: dict[tuple, bytes] = {}                   # (column, style, text) → rest of a new cell
+        self._col_style: dict[int, bytes | None] = {}          # column → its <col> style
+        # The last row shape seen: (cell letters, their columns, plan per set of patched columns).
+        self._shape: tuple[list[bytes], list[int], dict[tuple[int, ...], list]] = ([], [], {})
 
     def default_style(self, col: int, row_style: bytes | None) -> bytes | None:
         """The style of a new cell: the row above's (when asked for), else the style Excel
@@ -422,22 +531,85 @@ class _RowContext:
                 raise OutputError(f"cell {col_letter(col)}{row} of sheet {self.sheet!r} is part of the array formula "
                                   f"{range_ref(r1, c1, r2, c2)}", "delete the array formula in Excel first")
 
+    def content(self, value: Any) -> tuple[bytes, bytes]:
+        """(`` t="…"`` or b"", the cell's child elements) for a new value, as bytes.
+
+        Texts repeat a lot (categories, sources, rule names), so each is escaped once;
+        floats and blanks, the other common values, skip :func:`_cell_content`'s dispatch.
+        """
+        kind = type(value)
+        if kind is str:
+            done = self._texts.get(value)
+            if done is None:
+                t, inner = _cell_content(value, self.p, self.date1904)
+                done = self._texts[value] = (b' t="' + t.encode() + b'"' if t else b"", inner.encode("utf-8"))
+            return done
+        if value is None:
+            return b"", b""
+        if (kind is float or kind is np.float64) and not math.isinf(value):
+            if math.isnan(value):  # a blank cell
+                return b"", b""
+            return b"", self._v[0] + _number(float(value)).encode() + self._v[1]
+        t, inner = _cell_content(value, self.p, self.date1904)
+        return (b' t="' + t.encode() + b'"' if t else b""), inner.encode("utf-8")
+
     def render(self, row: int, col: int, value: Any, keep: list[tuple[bytes, bytes]]) -> bytes:
         """A whole ``<c>`` element: ``keep`` attributes (r first), the new type and content."""
-        self.check_not_in_array(row, col)
-        t, inner = _cell_content(value, self.p, self.date1904)
-        attrs = [(b"r", f"{col_letter(col)}{row}".encode())] + [(k, v) for k, v in keep if k != b"r"]
-        if t:
-            attrs.append((b"t", t.encode()))
-        # Values stay escaped as they were; one that was in single quotes may hold a '"'.
-        head = b"<" + self.tags.p + b"c" + b"".join(b" " + k + b'="' + v.replace(b'"', b"&quot;") + b'"'
-                                                    for k, v in attrs)
+        if self.arrays:
+            self.check_not_in_array(row, col)
+        t, inner = self.content(value)
+        key = tuple(keep)
+        attrs = self._attr_text.get(key)
+        if attrs is None:
+            # Values stay escaped as they were; one that was in single quotes may hold a '"'.
+            attrs = self._attr_text[key] = b"".join(b" " + k + b'="' + v.replace(b'"', b"&quot;") + b'"'
+                                                    for k, v in keep if k != b"r")
+        letters = self._letter.get(col)
+        if letters is None:
+            letters = self._letter[col] = col_letter(col).encode()
+        head = self._open_r + letters + str(row).encode() + b'"' + attrs + t
         if not inner:
             return head + b"/>"
-        return head + b">" + inner.encode("utf-8") + b"</" + self.tags.p + b"c>"
+        return head + b">" + inner + self._cell_close
+
+    def render_new(self, row: int, row_b: bytes, col: int, value: Any, row_style: bytes | None) -> bytes:
+        """``render(row, col, value, self._style_attr(col, row_style))``, faster: a new cell
+        is ``<c r="`` + letters + row + a tail that only depends on the column, the style and
+        the value, and the tails of texts and blanks are made once per call. ``row_b`` is
+        ``str(row).encode()``."""
+        if self.arrays:
+            self.check_not_in_array(row, col)
+        style = self.above.get(col) if self.above else None
+        if style is None:
+            style = row_style if row_style is not None else self._column_style(col)
+        if value is None or type(value) is str:
+            key = (col, style, value)
+            tail = self._tails.get(key)
+            if tail is None:
+                tail = self._tails[key] = self._tail(style, value)
+        else:
+            tail = self._tail(style, value)
+        head = self._heads.get(col)
+        if head is None:
+            head = self._heads[col] = self._open_r + col_letter(col).encode()
+        return head + row_b + tail
+
+    def _column_style(self, col: int) -> bytes | None:
+        """The style of the ``<col>`` element covering ``col`` (see :meth:`default_style`)."""
+        if col not in self._col_style:
+            self._col_style[col] = next((str(s).encode() for c1, c2, s in self.col_styles if c1 <= col <= c2), None)
+        return self._col_style[col]
+
+    def _tail(self, style: bytes | None, value: Any) -> bytes:
+        t, inner = self.content(value)
+        attrs = b' s="' + style.replace(b'"', b"&quot;") + b'"' if style is not None else b""
+        if not inner:
+            return b'"' + attrs + t + b"/>"
+        return b'"' + attrs + t + b">" + inner + self._cell_close
 
     def new_row(self, row: int, values: dict[int, Any], row_style: bytes | None) -> bytes:
-        cells = b"".join(self.render(row, col, values[col], self._style_attr(col, row_style)) for col in sorted(values))
+        row_b = str(row).encode()
+        cells = b"".join(self.render_new(row, row_b, col, values[col], row_style) for col in sorted(values))
         return b"<" + self.tags.p + b'row r="' + str(row).encode() + b'">' + cells + b"</" + self.tags.p + b"row>"
 
     def _style_attr(self, col: int, row_style: bytes | None) -> list[tuple[bytes, bytes]]:
@@ -462,6 +634,125 @@ class _RowContext:
 
     def patch_row(self, data: bytes, start: int, row: int, values: dict[int, Any]) -> tuple[int, bytes]:
         """(end offset of the old row, the new row's bytes)."""
+        done = self._patch_row_fast(data, start, row, values)
+        return done if done is not None else self._patch_row_general(data, start, row, values)
+
+    def _patch_row_fast(self, data: bytes, start: int, row: int, values: dict[int, Any]) -> tuple[int, bytes] | None:
+        """:meth:`_patch_row_general` for the row shape Excel, LibreOffice and openpyxl write,
+        without visiting the cells that stay; None for any other shape.
+
+        The shape: the row has ``r``, a closing tag, and every cell in it starts
+        ``<c r="LETTERS123"`` (r first, double quotes) with columns strictly increasing. Then
+        the row text split at those starts gives, per cell, the cell and the text after it,
+        so a patched column is found by bisection and only the cells that change, and the
+        last one (new columns go after it), are parsed. For well-formed XML the bytes are
+        exactly those of the general path (``tests/test_writer_speed_equivalence.py``
+        compares the two on many row shapes).
+        """
+        m = self.tags.row.match(data, start)
+        if m is None or m.group(2) or not m.group(1):
+            return None
+        body = m.end()
+        end = data.find(self._row_close, body)
+        if end < 0:
+            return None  # the general path names the error
+        seg = data[body:end]
+        pieces = seg.split(self._open_r)
+        n = len(pieces) - 1
+        if n:
+            letters = self._letters_re.findall(seg)
+            if len(letters) != n or seg.count(self._open) != n:
+                return None
+            if letters != self._shape[0]:  # rows of a ledger mostly have the same cells
+                numbers = self._numbers
+                cols = [numbers.get(x) for x in letters]
+                if None in cols or not all(map(operator.lt, cols, cols[1:])):
+                    return None
+                self._shape = (letters, cols, {})
+            cols, plans = self._shape[1], self._shape[2]
+        elif seg.count(self._open):
+            return None
+        else:
+            cols, plans = [], {}
+        keys = tuple(sorted(values))
+        plan = plans.get(keys)
+        if plan is None:  # (column, index of the cell at or after it, whether that cell is it)
+            plan = plans[keys] = [(col, k, k < n and cols[k] == col)
+                                  for col in keys for k in (bisect.bisect_left(cols, col),)]
+        tag = data[m.start():body]
+        row_style = None
+        if b"customFormat" in tag:
+            row_attrs = dict(_attrs(tag))
+            row_style = row_attrs.get(b"s") if row_attrs.get(b"customFormat") in (b"1", b"true") else None
+        # The changes, rendered column by column in ascending order as the general path
+        # does (so that the same error surfaces first), grouped by where they go.
+        row_b = str(row).encode()
+        before: dict[int, list[bytes]] = {}               # cell index → new cells right before it
+        replaced: dict[int, tuple[bytes, bytes]] = {}     # cell index → (new cell, text after the old one)
+        after: list[bytes] = []                           # new cells after the last cell
+        for col, k, existing in plan:
+            if existing:
+                split = self._split_cell(pieces[k + 1])
+                if split is None:
+                    return None
+                attr_text, inner, trailing = split
+                self._check_old_formula(inner, row, col)
+                keep = [(a, v) for a, v in _attrs(attr_text) if a not in _VALUE_ATTRS]
+                replaced[k] = (self.render(row, col, values[col], keep), trailing)
+            elif k < n:
+                before.setdefault(k, []).append(self.render_new(row, row_b, col, values[col], row_style))
+            else:
+                after.append(self.render_new(row, row_b, col, values[col], row_style))
+        close_end = end + len(self._row_close)
+        if n == 0:  # no cells: the new ones go right after the start tag, as in the general path
+            return close_end, b"".join([tag, *after, seg, self._row_close])
+        last = None  # (the last cell's text, the text after it) when new cells follow it
+        if after and n - 1 not in replaced:
+            split = self._split_cell(pieces[n])
+            if split is None:
+                return None
+            trailing = split[2]
+            last = (pieces[n][:len(pieces[n]) - len(trailing)], trailing)
+        if not before and not replaced:  # the usual case: new columns on the right only
+            cut = len(seg) - len(last[1])
+            return close_end, b"".join([tag, seg[:cut], *after, seg[cut:], self._row_close])
+        out = [tag, pieces[0]]
+        open_r = self._open_r
+        for k in range(n):  # rows are short: a handful of list items
+            if k in before:
+                out += before[k]
+            if k in replaced:
+                cell, trailing = replaced[k]
+            elif k == n - 1 and after:
+                cell, trailing = open_r + last[0], last[1]
+            else:
+                out.append(open_r)
+                out.append(pieces[k + 1])
+                continue
+            out.append(cell)
+            if k == n - 1:
+                out += after
+            out.append(trailing)
+        out.append(self._row_close)
+        return close_end, b"".join(out)
+
+    def _split_cell(self, piece: bytes) -> tuple[bytes, bytes, bytes] | None:
+        """A piece of a row split at ``<c r="`` → (the start tag's attribute text as the general
+        path's cell regex captures it, the cell after its start tag, the text after the cell);
+        None when the cell is not closed (the general path reports that)."""
+        gt = piece.find(b">")
+        if gt < 0:
+            return None
+        if piece[gt - 1:gt] == b"/":
+            return b' r="' + piece[:gt - 1], b"", piece[gt + 1:]
+        close = piece.find(self._cell_close, gt + 1)
+        if close < 0:
+            return None
+        stop = close + len(self._cell_close)
+        return b' r="' + piece[:gt], piece[gt + 1:stop], piece[stop:]
+
+    def _patch_row_general(self, data: bytes, start: int, row: int, values: dict[int, Any]) -> tuple[int, bytes]:
+        """Any row shape: walks every cell (implicit positions, prefixes, odd quoting)."""
         tags = self.tags
         m = tags.row.match(data, start)
         row_attrs = dict(_attrs(data[m.start():m.end()]))

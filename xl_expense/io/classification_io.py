@@ -6,7 +6,7 @@ category column where the ledger has one), its confidence, its source (``manual`
 reads the source and suggestion columns back so it can tell a person's correction from its
 own earlier guess (:func:`xl_expense.core.classify_ledger.person_decided`).
 
-Cells are written with :func:`xl_expense.io.cell_patch.patch_cells`: only the ledger's
+Cells are written with :func:`xl_expense.io.cell_patch.patch_rows`: only the ledger's
 worksheet part changes (and its Table's column list when the ledger is an Excel Table);
 every other part of the workbook is copied byte for byte. Ledger text is written as text,
 never as a formula.
@@ -23,7 +23,7 @@ import python_calamine
 
 from xl_expense.core.taxonomy import fold_name
 from xl_expense.errors import UnreadableWorkbook
-from xl_expense.io.cell_patch import patch_cells
+from xl_expense.io.cell_patch import patch_rows
 from xl_expense.io.ledger_reader import Ledger
 from xl_expense.io.sheet_xml import col_letter as column_letter
 
@@ -146,35 +146,50 @@ def plan_columns(grid: LedgerGrid, ledger: Ledger) -> ColumnPlan:
     return ColumnPlan(columns, new)
 
 
-def classification_cells(grid: LedgerGrid, plan: ColumnPlan, ledger: Ledger, table: pd.DataFrame,
-                         lang: str = "zh") -> dict[str, Any]:
-    """A1 reference → value for every classification cell (and the new headers).
+def classification_rows(grid: LedgerGrid, plan: ColumnPlan, ledger: Ledger, table: pd.DataFrame,
+                        lang: str = "zh") -> dict[int, dict[int, Any]]:
+    """Excel row → {column → value} for every classification cell (and the new headers).
 
     A row whose category a person decided keeps its category cell untouched; every other
     classification cell of a ledger row is rewritten (an earlier guess may have changed).
+    Rows and columns rather than "K12" references: :func:`patch_rows` takes them as they are.
     """
     lang_i = 1 if lang == "en" else 0
-    cells: dict[str, Any] = {}
-    for key in plan.new:
-        cells[f"{column_letter(plan.columns[key])}{grid.header_row}"] = COLUMN_LABELS[key][lang_i]
-    letters = {key: column_letter(col) for key, col in plan.columns.items()}
-    rows = ledger.df["row"].to_numpy()
+    rows: dict[int, dict[int, Any]] = {}
+    if plan.new:
+        rows[grid.header_row] = {plan.columns[key]: COLUMN_LABELS[key][lang_i] for key in plan.new}
+    c = plan.columns
+    cat_col, conf_col, src_col, rule_col, sugg_col, rev_col = (
+        c["category"], c["confidence"], c["source"], c["rule"], c["suggested"], c["review"])
     mark = _REVIEW_MARK["en" if lang == "en" else "zh"]
-    category = table["category"].to_numpy(dtype=object)
-    confidence = table["confidence"].round(4).to_numpy()
-    source = table["source"].to_numpy(dtype=object)
-    rule = table["rule"].to_numpy(dtype=object)
-    suggested = table["suggested"].to_numpy(dtype=object)
-    review = table["review"].to_numpy(dtype=bool)
-    for i, r in enumerate(rows):
-        if source[i] != "manual":
-            cells[f"{letters['category']}{r}"] = category[i]
-        cells[f"{letters['confidence']}{r}"] = confidence[i]
-        cells[f"{letters['source']}{r}"] = source[i]
-        cells[f"{letters['rule']}{r}"] = rule[i]
-        cells[f"{letters['suggested']}{r}"] = suggested[i]
-        cells[f"{letters['review']}{r}"] = mark if review[i] else None
-    return cells
+    # Plain Python values (tolist): the writer renders them without numpy's scalar types.
+    columns = zip(ledger.df["row"].to_numpy().tolist(),
+                  table["category"].to_numpy(dtype=object).tolist(),
+                  table["confidence"].round(4).to_numpy().tolist(),
+                  table["source"].to_numpy(dtype=object).tolist(),
+                  table["rule"].to_numpy(dtype=object).tolist(),
+                  table["suggested"].to_numpy(dtype=object).tolist(),
+                  table["review"].to_numpy(dtype=bool).tolist())
+    for r, category, confidence, source, rule, suggested, review in columns:
+        # Same assignment order as one cell after another: should two keys share a
+        # column, the later one wins, as it always has.
+        cells = {cat_col: category} if source != "manual" else {}
+        cells[conf_col] = confidence
+        cells[src_col] = source
+        cells[rule_col] = rule
+        cells[sugg_col] = suggested
+        cells[rev_col] = mark if review else None
+        rows.setdefault(int(r), {}).update(cells)
+    return rows
+
+
+def classification_cells(grid: LedgerGrid, plan: ColumnPlan, ledger: Ledger, table: pd.DataFrame,
+                         lang: str = "zh") -> dict[str, Any]:
+    """A1 reference → value for every classification cell (and the new headers);
+    :func:`classification_rows` keyed the way :func:`patch_cells` takes cells."""
+    return {f"{column_letter(col)}{row}": value
+            for row, cells in classification_rows(grid, plan, ledger, table, lang).items()
+            for col, value in cells.items()}
 
 
 def write_classification_columns(src: str | Path, dst: str | Path, grid: LedgerGrid, plan: ColumnPlan,
@@ -184,10 +199,10 @@ def write_classification_columns(src: str | Path, dst: str | Path, grid: LedgerG
     When the ledger is an Excel Table and the new columns sit right of it, the Table grows
     to include them (filters and banding then cover them too).
     """
-    cells = classification_cells(grid, plan, ledger, table, lang)
+    rows = classification_rows(grid, plan, ledger, table, lang)
     new_columns = None
     if grid.table_name and plan.new:
         lang_i = 1 if lang == "en" else 0
         appended = [k for k in plan.new if plan.columns[k] > (grid.table_last_col or 0)]
         new_columns = {grid.table_name: [COLUMN_LABELS[k][lang_i] for k in appended]} if appended else None
-    patch_cells(src, dst, grid.sheet, cells, new_columns=new_columns)
+    patch_rows(src, dst, grid.sheet, rows, new_columns=new_columns)

@@ -70,9 +70,7 @@ def xml_text(text: str) -> str:
 
 def xml_attr(text: str) -> str:
     """Escape text for an attribute value in double quotes."""
-    text = _ILLEGAL_XML.sub("", str(text))
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#9;"))
+    return xml_attr_clean(_ILLEGAL_XML.sub("", str(text)))
 
 
 def escape_texts(texts: list[str]) -> list[str]:
@@ -88,6 +86,24 @@ def escape_texts(texts: list[str]) -> list[str]:
         return [xml_text(clean_text(t)) for t in texts]
     big = _ILLEGAL_XML_BUT_NUL.sub("", big)
     return xml_text(big).split("\x00")
+
+
+def escape_attrs(values: list[Any]) -> list[str]:
+    """``[xml_attr(v) for v in values]`` with one pass of each replacement over the joined
+    texts (the NUL separator is removed by the cleaner, so it cannot be data)."""
+    texts = [str(v) for v in values]
+    if not texts:
+        return []
+    big = "\x00".join(texts)
+    if big.count("\x00") != len(texts) - 1:
+        return [xml_attr(t) for t in texts]
+    return xml_attr_clean(_ILLEGAL_XML_BUT_NUL.sub("", big)).split("\x00")
+
+
+def xml_attr_clean(text: str) -> str:
+    """The escaping half of :func:`xml_attr`, for text already cleaned."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#9;"))
 
 
 def quote_sheet_name(name: str) -> str:
@@ -420,14 +436,43 @@ def _sheet_data(blocks: list[Block], ctx: SheetContext) -> Iterator[str]:
         for b in sorted(blocks, key=lambda x: x.row):
             yield from _block_chunks(b, ctx)
     else:
-        # Side-by-side blocks share rows: merge their cells row by row (small summary blocks).
-        by_row: dict[int, list[tuple[int, str]]] = {}
-        for b in blocks:
-            for number, cells in enumerate(_render_rows(b, ctx), start=b.row):
-                by_row.setdefault(number, []).append((b.col, cells))
-        yield "".join(f'<row r="{number}">' + "".join(c for _, c in sorted(by_row[number])) + "</row>"
-                      for number in sorted(by_row))
+        yield _merged_rows(blocks, ctx)
     yield "</sheetData>"
+
+
+def _merged_rows(blocks: list[Block], ctx: SheetContext) -> str:
+    """``<row>`` elements of blocks that share rows (side by side), in row order.
+
+    Only the rows two blocks share are merged cell by cell (left block first); the others
+    (on the findings sheet, all but the few next to the run record) are written as whole
+    rows, a block's run at a time.
+    """
+    rendered = [(b, _render_rows(b, ctx)) for b in blocks]
+    spans = [(b.row, b.row + len(rows) - 1) for b, rows in rendered if rows]
+    shared: set[int] = set()
+    for (a0, a1), (b0, b1) in itertools.combinations(spans, 2):
+        if max(a0, b0) <= min(a1, b1):
+            shared.update(range(max(a0, b0), min(a1, b1) + 1))
+    pieces: list[tuple[int, str]] = []
+    merged: dict[int, list[tuple[int, str]]] = {}
+    for b, rows in rendered:
+        numbers = range(b.row, b.row + len(rows))
+        if shared.isdisjoint(numbers):
+            pieces.extend(zip(numbers, map('<row r="{0}">{1}</row>'.format, numbers, rows)))
+            continue
+        for number, cells in zip(numbers, rows):
+            if number in shared:
+                merged.setdefault(number, []).append((b.col, cells))
+            else:
+                pieces.append((number, f'<row r="{number}">{cells}</row>'))
+    pieces.extend((number, f'<row r="{number}">' + "".join(c for _, c in sorted(cells)) + "</row>")
+                  for number, cells in merged.items())
+    pieces.sort(key=_first)
+    return "".join(piece for _, piece in pieces)
+
+
+def _first(item: tuple[int, str]) -> int:
+    return item[0]
 
 
 def _used_range(spans: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int] | None:
@@ -620,10 +665,12 @@ def _cond_formats(sheet: NewSheet, ctx: SheetContext) -> str:
 def _hyperlinks(sheet: NewSheet) -> str:
     if not sheet.hyperlinks:
         return ""
-    items = []
-    for h in sheet.hyperlinks:
-        tip = f' tooltip="{xml_attr(h.tooltip[:255])}"' if h.tooltip else ""
-        items.append(f'<hyperlink ref="{xml_attr(h.cell)}" location="{xml_attr(h.location)}"{tip}/>')
+    links = sheet.hyperlinks
+    cells = escape_attrs([h.cell for h in links])
+    locations = escape_attrs([h.location for h in links])
+    tips = iter(escape_attrs([h.tooltip[:255] for h in links if h.tooltip]))
+    items = [f'<hyperlink ref="{c}" location="{loc}"' + (f' tooltip="{next(tips)}"/>' if h.tooltip else "/>")
+             for h, c, loc in zip(links, cells, locations)]
     return f'<hyperlinks>{"".join(items)}</hyperlinks>'
 
 

@@ -7,8 +7,9 @@ stays text (the writer never turns a string into a formula).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from xl_expense.io.sheet_model import Block, CondFormat, NewSheet, TableSpec
@@ -32,6 +33,28 @@ def _cell(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
+def _column_cells(series: pd.Series) -> list[object]:
+    """``[_cell(v) for v in series]``, a column at a time.
+
+    Iterating a Series yields what ``itertuples`` yields (Python scalars for numpy dtypes,
+    Timestamps for datetimes, the objects themselves otherwise); ``isna`` of the column is
+    ``pd.isna`` of each value. Numbers, text and booleans need nothing more, so only other
+    values go through :func:`_cell`.
+    """
+    missing = series.isna().to_numpy(dtype=bool)
+    if series.dtype.kind in "iufb" and isinstance(series.dtype, np.dtype):
+        values = series.to_numpy().tolist()  # Python int/float/bool, like iterating the Series
+        if missing.any():
+            values = [None if m else v for v, m in zip(values, missing.tolist())]
+        return values
+    plain = _PLAIN_TYPES
+    return [None if m else (v if type(v) in plain else _cell(v)) for v, m in zip(series, missing.tolist())]
+
+
+#: Values :func:`_cell` returns unchanged when they are not missing.
+_PLAIN_TYPES = frozenset((str, int, float, bool))
+
+
 def table_sheet(name: str, frame: pd.DataFrame, *, headers: Mapping[str, str], table_name: str,
                 styles: Mapping[str, str] | None = None, highlights: Sequence[tuple[str, str, str]] = (),
                 tab_color: str | None = None) -> NewSheet:
@@ -43,7 +66,10 @@ def table_sheet(name: str, frame: pd.DataFrame, *, headers: Mapping[str, str], t
     """
     columns = list(headers)
     styles = dict(styles or {})
-    rows = [[_cell(v) for v in record] for record in frame[columns].itertuples(index=False, name=None)]
+    if columns and frame.columns.is_unique:
+        rows = [list(record) for record in zip(*(_column_cells(frame[c]) for c in columns))]
+    else:
+        rows = [[_cell(v) for v in record] for record in frame[columns].itertuples(index=False, name=None)]
     if not rows:  # Excel wants a Table to have at least one data row
         rows = [[None] * len(columns)]
     last_row = len(rows) + 1

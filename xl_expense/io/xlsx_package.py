@@ -60,8 +60,12 @@ _SPREADSHEET_MAIN_CT = ("spreadsheetml.sheet.main+xml", "ms-excel.sheet.macroEna
 _CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Parts we parse are small; a workbook.xml or styles.xml beyond this is a bomb, not a ledger.
 MAX_PARSED_PART = 64 * 1024 * 1024
-#: New sheets with more rows than this are deflated at level 1 (fast) rather than 6.
-FAST_DEFLATE_ROWS = 5_000
+#: New sheets with more rows than this are deflated at level 1 (fast) rather than 6: level 1
+#: takes a third of the time for 15–30 % more bytes, which on a 1,000-row ledger is ~5 ms
+#: saved per sheet written (the batch writes three workbooks per file) for ~25 KB.
+FAST_DEFLATE_ROWS = 500
+#: Replaced parts (a patched worksheet) larger than this are deflated at level 1, likewise.
+FAST_DEFLATE_BYTES = 256 * 1024
 # Excel: a sheet name has 1–31 characters, none of these, and does not start or end with '.
 MAX_SHEET_NAME = 31
 _BAD_SHEET_CHARS = set('[]:*?/\\')
@@ -626,7 +630,7 @@ class _Plan:
     replaced: dict[str, bytes] = field(default_factory=dict)   # member (actual name) → new bytes
     removed: set[str] = field(default_factory=set)             # lower-case member names
     added: list[tuple[str, bytes | Iterable[bytes]]] = field(default_factory=list)  # lazily rendered sheets
-    levels: dict[str, int] = field(default_factory=dict)  # deflate level per added part (default 6)
+    levels: dict[str, int] = field(default_factory=dict)  # deflate level per added or replaced part (default 6)
 
 
 class _Names:
@@ -1088,7 +1092,8 @@ def _write_zip(pkg: _Package, plan: _Plan, out) -> None:
             if member_key(info.filename) in plan.removed:
                 continue
             if info.filename in plan.replaced:
-                writer.add(info.filename, plan.replaced[info.filename], info.date_time)
+                writer.add(info.filename, plan.replaced[info.filename], info.date_time,
+                           plan.levels.get(info.filename, 6))
             else:
                 writer.copy(src, info)
     for name, data in plan.added:
