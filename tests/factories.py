@@ -28,3 +28,16 @@ def make_budget(lines: dict[tuple[str, str], list[float] | float]) -> pd.DataFra
         values = [float(months)] * 12 if np.isscalar(months) else [float(v) for v in months]
         rows.append({"category": category, "unit": unit, **dict(zip(MONTHS, values))})
     return pd.DataFrame(rows)
+
+
+def assert_same_ledger(ours, theirs) -> None:
+    """Two :class:`~xl_expense.io.ledger_reader.Ledger` objects are equal field by field
+    (DataFrames exactly, with their dtypes)."""
+    import dataclasses
+
+    for f in dataclasses.fields(theirs):
+        left, right = getattr(ours, f.name), getattr(theirs, f.name)
+        if isinstance(right, pd.DataFrame):
+            pd.testing.assert_frame_equal(left, right)
+        else:
+            assert left == right, f.name

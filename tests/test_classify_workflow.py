@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.table import Table
 
+from tests.factories import assert_same_ledger
 from xl_expense.classify_workflow import classified_ledger, classify_workbook
 from xl_expense.cli import cli
 from xl_expense.io.ledger_reader import load_ledger
@@ -207,13 +207,7 @@ def test_classified_ledger_is_what_the_output_reads_back(tmp_path: Path, table: 
     for result in (first, second):
         fast = classified_ledger(result)
         assert fast is not None
-        read_back = load_ledger(result.output)
-        for f in dataclasses.fields(read_back):
-            ours, theirs = getattr(fast, f.name), getattr(read_back, f.name)
-            if isinstance(theirs, pd.DataFrame):
-                pd.testing.assert_frame_equal(ours, theirs)
-            else:
-                assert ours == theirs, f.name
+        assert_same_ledger(fast, load_ledger(result.output))
     # The synonym a person typed stays as typed; predicted rows carry the category written.
     assert fast.df["category"].iloc[0] == "差旅"
     assert list(fast.df["category"].iloc[-4:-1]) == ["差旅费", "客户招待", "物流费"]

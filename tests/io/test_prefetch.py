@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import zipfile
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from tests.factories import assert_same_ledger
 from xl_expense.cli import cli
 from xl_expense.demo import write_demo_workbook
 from xl_expense.errors import UnsafeWorkbook
@@ -34,15 +33,6 @@ def _no_leftovers():
     discard_prefetched()
 
 
-def _assert_same_ledger(a, b) -> None:
-    for f in dataclasses.fields(a):
-        left, right = getattr(a, f.name), getattr(b, f.name)
-        if isinstance(left, pd.DataFrame):
-            pd.testing.assert_frame_equal(left, right)
-        else:
-            assert left == right, f.name
-
-
 def test_prefetch_parses_the_ledger_sheet_and_skips_the_audit_sheets(demo: Path) -> None:
     assert prefetch_workbook(demo)
     fetched = take_prefetched(demo)
@@ -64,7 +54,7 @@ def test_the_reader_takes_the_prefetch_and_reads_the_same_ledger(demo: Path, mon
     monkeypatch.setattr(ledger_reader, "_get_sheet", spy)
     prefetch_workbook(demo)
     fetched = load_ledger(demo)
-    _assert_same_ledger(fetched, plain)
+    assert_same_ledger(fetched, plain)
     assert "费用明细" in taken and not any(t.startswith("parsed now") for t in taken)
     assert ledger_reader._parsed_sheets == {}  # nothing kept after the read
 
