@@ -25,7 +25,20 @@ HEX_DIGITS = 10
 def occurrences(ledger: pd.DataFrame) -> np.ndarray:
     """0 for the first row with given sheet + content, 1 for the next identical one, …"""
     key = key_codes(ledger, ("sheet",) + CONTENT_COLUMNS, na_is_value=True)
-    return pd.Series(key).groupby(key).cumcount().to_numpy()
+    return cumulative_counts(key)
+
+
+def cumulative_counts(key: np.ndarray) -> np.ndarray:
+    """``pd.Series(key).groupby(key).cumcount()`` as int64 array: how many earlier rows share
+    each row's key. A stable sort puts each key's rows together in ledger order."""
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    position = np.arange(len(key), dtype="int64")
+    starts = np.ones(len(key), dtype=bool)
+    starts[1:] = sorted_key[1:] != sorted_key[:-1]
+    counts = np.empty(len(key), dtype="int64")
+    counts[order] = position - np.maximum.accumulate(np.where(starts, position, 0))
+    return counts
 
 
 def _short(code: str, text: str) -> str:
