@@ -13,6 +13,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,9 +284,13 @@ def audit_ledger(
     ``input_name``/``input_sha256`` identify the input in the run record (a live book that was
     never saved has no file to hash: ``""``).
     """
-    benford = benford_analysis(ledger.df, settings)
-    preview = threshold_preview(ledger.df, settings)
-    findings = run_audit(ledger.df, settings)
+    # The Benford table and the threshold preview need only the ledger: they are worked out
+    # in a second thread while the rules run (numpy and pandas release the GIL for much of
+    # both). Each thread prepares its own copy of the groundwork, so the results are the same.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl-expense-preview") as pool:
+        side = pool.submit(lambda: (benford_analysis(ledger.df, settings), threshold_preview(ledger.df, settings)))
+        findings = run_audit(ledger.df, settings)
+        benford, preview = side.result()
     findings = _with_budget_findings(Path(input_name), ledger, findings, settings, now, budget)
     run_record = _record(input_name, input_sha256, ledger, settings, settings_source, now)
     summary = summarize_findings(findings, ledger.df)
