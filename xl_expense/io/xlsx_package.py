@@ -68,7 +68,7 @@ FAST_DEFLATE_ROWS = 500
 FAST_DEFLATE_BYTES = 256 * 1024
 # Excel: a sheet name has 1–31 characters, none of these, and does not start or end with '.
 MAX_SHEET_NAME = 31
-_BAD_SHEET_CHARS = set('[]:*?/\\')
+BAD_SHEET_CHARS = set('[]:*?/\\')
 _RESERVED_SHEET_NAMES = {"history"}  # Excel reserves it for change tracking
 
 
@@ -701,7 +701,7 @@ def check_sheet_name(name: str) -> None:
     if len(name) > MAX_SHEET_NAME:
         raise OutputError(f"sheet name {name!r} has {len(name)} characters",
                           f"Excel allows at most {MAX_SHEET_NAME}; use a shorter name")
-    bad = sorted(set(name) & _BAD_SHEET_CHARS)
+    bad = sorted(set(name) & BAD_SHEET_CHARS)
     if bad:
         raise OutputError(f"sheet name {name!r} contains {' '.join(bad)}", "Excel forbids [ ] : * ? / \\ in sheet names")
     if name.startswith("'") or name.endswith("'"):
