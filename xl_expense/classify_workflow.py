@@ -37,7 +37,12 @@ from xl_expense.io.classification_io import (
 from xl_expense.io.classification_sheets import SHEET_NAMES, build_classification_sheet
 from xl_expense.io.classify_config import ClassifyConfig, read_classify_config
 from xl_expense.io.csv_export import neutralize_formulas, write_csv
-from xl_expense.io.ledger_reader import Ledger, load_ledger
+from xl_expense.io.ledger_reader import (
+    Ledger,
+    close_workbook,
+    load_ledger,
+    open_workbook,
+)
 from xl_expense.io.model_store import (
     ModelFileError,
     ModelStale,
@@ -113,10 +118,15 @@ def classify_workbook(
                                  "give a probability such as 0.6")
         out = resolve_output(path, output, in_place, tag="classified")
         check_package(path)
-        settings, settings_source = load_settings(path, config, {"lang": lang})
-        cfg = read_classify_config(path, Path(config) if config else None)
-        if ledger is None:
-            ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst)
+        book = _open_once(path)
+        try:
+            settings, settings_source = load_settings(path, config, {"lang": lang}, book=book)
+            cfg = read_classify_config(path, Path(config) if config else None, book=book)
+            if ledger is None:
+                ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst, book=book)
+        finally:
+            if book is not None:
+                close_workbook(book)
         with tempfile.TemporaryDirectory(prefix=".xl-expense-", dir=out.parent) as work:
             base = _package_of(path, Path(work))
             grid, prior = read_ledger_grid(base, ledger)
@@ -164,9 +174,19 @@ def classified_ledger(result: ClassifyResult) -> Ledger | None:
     written = table["category"].to_numpy(dtype=object)
     kept = table["source"].eq("manual").to_numpy()
     category = np.where(kept, ledger.df["category"].to_numpy(dtype=object), written)
-    df = ledger.df.copy()
+    df = ledger.df.copy(deep=False)  # copy-on-write: the new column leaves ledger.df as it is
     df["category"] = pd.Series(category, index=df.index, dtype=ledger.df["category"].dtype)
     return dataclasses.replace(ledger, df=df, path=str(result.output))
+
+
+def _open_once(path: Path):
+    """``path`` opened once for the settings, the categories and rules, and the ledger (each
+    open parses the shared strings again); None for a CSV, or when it does not open: then
+    each reader opens it itself and reports the problem as it always has."""
+    try:
+        return open_workbook(path)
+    except XlExpenseError:
+        return None
 
 
 def _package_of(path: Path, work: Path) -> Path:
@@ -190,9 +210,12 @@ def _classify(ledger: Ledger, cfg: ClassifyConfig, prior: dict[str, pd.Series], 
     df = ledger.df
     labelled = label_rows(df, rules=cfg.rules, taxonomy=cfg.taxonomy, prior_source=prior.get("source"),
                           prior_suggested=prior.get("suggested"))
-    fingerprint = training_fingerprint(df, labelled[0])
+    # The fingerprint is needed only to check a stored model or to store a new one: most
+    # batch ledgers have neither (every row labelled, nothing to train).
+    fingerprint = None
     model = None
     if not retrain and stored.is_file():
+        fingerprint = training_fingerprint(df, labelled[0])
         try:
             model, _meta = load_model(stored, expect={"training_sha256": fingerprint})
         except ModelStale:
@@ -203,6 +226,8 @@ def _classify(ledger: Ledger, cfg: ClassifyConfig, prior: dict[str, pd.Series], 
         return result, "reused", stored
     if result.training is None:
         return result, "none", None
+    if fingerprint is None:
+        fingerprint = training_fingerprint(df, labelled[0])
     meta = {"training_sha256": fingerprint, "labelled_rows": result.training.n_labelled,
             "classes": list(result.training.classes), "cv_accuracy": result.training.cv_accuracy}
     return result, "trained", save_model(result.training.model, target, meta)

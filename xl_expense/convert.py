@@ -58,7 +58,7 @@ from xl_expense.errors import (
 )
 from xl_expense.i18n import all_langs
 from xl_expense.io.ledger_reader import Ledger, load_ledger
-from xl_expense.io.profiles import detect_profile, read_with_profile
+from xl_expense.io.profiles import open_book, read_detected, read_with_profile
 from xl_expense.io.safety import check_package
 from xl_expense.io.settings_io import named_sheets_rows
 from xl_expense.io.sheet_model import Block, NewSheet
@@ -187,11 +187,15 @@ def convert_file(
         if out.exists() and out.resolve() == path.resolve():
             raise OutputError("the output would overwrite the input", "choose another output folder", str(path))
         check_package(path)
-        ledger = read_any(path, profile)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        digest = file_sha256(path)
-        sheets = standard_sheets(ledger, lang, info=_import_info(path, ledger, digest, lang))
-        sheets += _carried_sheets(path, {s.name for s in sheets})
+        ledger, book = _read_input(path, profile)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            digest = file_sha256(path)
+            sheets = standard_sheets(ledger, lang, info=_import_info(path, ledger, digest, lang))
+            sheets += _carried_sheets(path, {s.name for s in sheets}, book)
+        finally:
+            if book is not None:
+                book.close()
         write_workbook(out, sheets)
         formatted = None
         step_source = out
@@ -220,14 +224,33 @@ def read_any(path: str | Path, profile: str | None = None) -> Ledger:
     A profile is tried first because an export read by the generic reader would look fine
     and be wrong (Alipay's unsigned 金额 makes income look like spending).
     """
-    path = Path(path)
+    ledger, book = _read_input(Path(path), profile)
+    if book is not None:
+        book.close()
+    return ledger
+
+
+def _read_input(path: Path, profile: str | None) -> tuple[Ledger, Any]:
+    """:func:`read_any`, and the workbook it opened (None for text or a named profile), left
+    open for the caller's other reads of the same file.
+
+    The workbook is opened once and each sheet parsed once for profile detection and for the
+    spine's reader alike: for a thousand-row ledger, opening (shared strings) and parsing
+    cost as much as reading the rows.
+    """
     if profile:
-        return read_with_profile(path, profile)
+        return read_with_profile(path, profile), None
+    book = open_book(path)
     try:
-        detected = detect_profile(path)
-    except LedgerNotFound:
-        return load_ledger(path)
-    return read_with_profile(path, detected)
+        sheets: dict[str, Any] = {}
+        ledger = read_detected(path, book=book, sheets=sheets)
+        if ledger is None:
+            ledger = load_ledger(path, book=book, sheets=sheets)
+    except BaseException:
+        if book is not None:
+            book.close()
+        raise
+    return ledger, book
 
 
 def file_sha256(path: Path) -> str:
@@ -268,8 +291,15 @@ def ledger_sheet(frame: pd.DataFrame, lang: str) -> NewSheet:
 
 def _date_style(dates: pd.Series) -> str:
     """``datetime`` when any row has a time of day (payment exports do), else ``date``."""
+    if dates.dtype == "datetime64[ns]":  # the reader's dates: nanoseconds since midnight, in numpy
+        values = dates.to_numpy()
+        nanos = values[~np.isnat(values)].view("int64")
+        return "datetime" if bool((nanos % _NANOS_PER_DAY != 0).any()) else "date"
     values = pd.to_datetime(dates, errors="coerce").dropna()
     return "datetime" if len(values) and bool((values != values.dt.normalize()).any()) else "date"
+
+
+_NANOS_PER_DAY = 86_400 * 1_000_000_000
 
 
 def not_imported_frame(ledger: Ledger, lang: str) -> pd.DataFrame:
@@ -330,11 +360,14 @@ def _import_info(path: Path, ledger: Ledger, digest: str, lang: str) -> list[tup
     return items
 
 
-def _carried_sheets(path: Path, taken: set[str]) -> list[NewSheet]:
-    """The input's settings, categories and rules sheets as values (their names kept)."""
+def _carried_sheets(path: Path, taken: set[str], book: Any = None) -> list[NewSheet]:
+    """The input's settings, categories and rules sheets as values (their names kept).
+
+    ``book``: ``path`` already open (not closed here), else it is opened for this.
+    """
     if path.suffix.lower() not in (*PACKAGE_SUFFIXES, *LIBREOFFICE_SUFFIXES):
         return []
-    found = named_sheets_rows(path, CARRIED_SHEETS)
+    found = named_sheets_rows(path, CARRIED_SHEETS, book)
     sheets = []
     for key in CARRIED_SHEETS:
         if key in found and found[key][0] not in taken:

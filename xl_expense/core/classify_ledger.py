@@ -78,6 +78,13 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), "").astype(str).str.strip()
 
 
+def _text_list(values: pd.Series) -> list[str]:
+    """``_text(values).tolist()`` in one plain-Python pass (what pandas' string methods call
+    per value anyway, without their overhead per call)."""
+    array = values.to_numpy(dtype=object)
+    return ["" if missing else str(value).strip() for value, missing in zip(array, pd.isna(array))]
+
+
 def person_decided(existing: pd.Series, prior_source: pd.Series | None = None,
                    prior_suggested: pd.Series | None = None) -> pd.Series:
     """True where the category cell holds a person's decision (see the module docstring).
@@ -85,7 +92,8 @@ def person_decided(existing: pd.Series, prior_source: pd.Series | None = None,
     ``prior_source``/``prior_suggested`` are the source and suggestion columns an earlier run
     wrote (None when the ledger has none: then every filled category is a person's).
     """
-    filled = _text(existing).ne("")
+    filled = pd.Series(np.array([text != "" for text in _text_list(existing)], dtype=bool),
+                       index=existing.index, name=existing.name)
     if prior_source is None:
         return filled
     source = _text(prior_source.reindex(existing.index)).str.lower()
@@ -116,26 +124,38 @@ def label_rows(ledger: pd.DataFrame, *, rules: tuple[Rule, ...] = (), taxonomy: 
     existing = ledger["category"] if "category" in ledger.columns else pd.Series(None, index=index, dtype=object)
     normalized, unknown = normalize_categories(existing, taxonomy)
     manual = person_decided(existing, prior_source, prior_suggested).to_numpy()
-    table = pd.DataFrame({
-        "category": pd.Series(None, index=index, dtype=object),
-        "confidence": pd.Series(np.nan, index=index, dtype="float64"),
-        "source": pd.Series(None, index=index, dtype=object),
-        "rule": pd.Series(None, index=index, dtype=object),
-        "suggested": pd.Series(None, index=index, dtype=object),
-        "review": pd.Series(False, index=index, dtype=bool),
-    })
-    table.loc[manual, "category"] = normalized[manual]
-    table.loc[manual, "confidence"] = 1.0
-    table.loc[manual, "source"] = SOURCE_MANUAL
+    # Filled as numpy arrays, then one DataFrame: a .loc assignment per column and step costs
+    # more than the labelling itself on the thousand-row ledgers of a batch.
+    # Empty cells hold NaN (what pd.Series(None, index=…, dtype=object) has always given here).
+    n = len(index)
+    category = np.full(n, np.nan, dtype=object)
+    confidence = np.full(n, np.nan, dtype="float64")
+    source = np.full(n, np.nan, dtype=object)
+    rule = np.full(n, np.nan, dtype=object)
+    suggested = np.full(n, np.nan, dtype=object)
+    category[manual] = normalized.to_numpy(dtype=object)[manual]
+    confidence[manual] = 1.0
+    source[manual] = SOURCE_MANUAL
     if rules:
         hits = apply_rules(ledger, rules, taxonomy)
+        hit_category = hits["category"].to_numpy(dtype=object)
         by_rule = (~manual) & hits["category"].notna().to_numpy()
-        table.loc[by_rule, "category"] = hits["category"][by_rule]
-        table.loc[by_rule, "suggested"] = hits["category"][by_rule]
-        table.loc[by_rule, "rule"] = hits["rule"][by_rule]
-        table.loc[by_rule, "confidence"] = 1.0
-        table.loc[by_rule, "source"] = SOURCE_RULE
+        category[by_rule] = hit_category[by_rule]
+        suggested[by_rule] = hit_category[by_rule]
+        rule[by_rule] = hits["rule"].to_numpy(dtype=object)[by_rule]
+        confidence[by_rule] = 1.0
+        source[by_rule] = SOURCE_RULE
+    table = pd.DataFrame({
+        "category": pd.Series(category, index=index, dtype=object),
+        "confidence": pd.Series(confidence, index=index, dtype="float64"),
+        "source": pd.Series(source, index=index, dtype=object),
+        "rule": pd.Series(rule, index=index, dtype=object),
+        "suggested": pd.Series(suggested, index=index, dtype=object),
+        "review": pd.Series(np.zeros(n, dtype=bool), index=index, dtype=bool),
+    })
     typo = unknown.to_numpy() & manual
+    if not typo.any():
+        return table, {}
     unknown_counts = normalized[typo].astype(str).value_counts()
     return table, {str(k): int(v) for k, v in unknown_counts.items()}
 
@@ -157,8 +177,8 @@ def training_fingerprint(ledger: pd.DataFrame, table: pd.DataFrame) -> str:
         if name in ledger.columns:
             values = ledger[name].iloc[rows]
             digest.update(name.encode())
-            digest.update("\x1f".join(_text(values).tolist()).encode("utf-8"))
-    digest.update("\x1e".join(_text(table["category"].iloc[rows]).tolist()).encode("utf-8"))
+            digest.update("\x1f".join(_text_list(values)).encode("utf-8"))
+    digest.update("\x1e".join(_text_list(table["category"].iloc[rows])).encode("utf-8"))
     return digest.hexdigest()
 
 
@@ -227,9 +247,35 @@ def classification_counts(table: pd.DataFrame) -> pd.DataFrame:
 
     Rows left unclassified are counted under an empty category name.
     """
-    category = table["category"].astype(object).where(table["category"].notna(), "")
-    source = table["source"].astype(object).where(table["source"].notna(), "")
-    counts = pd.crosstab(category, source)
+    category = _blank_missing(table["category"])
+    source = _blank_missing(table["source"])
+    if not len(table) or not all(isinstance(v, str) for v in (*category, *source)):
+        return _crosstab_counts(category, source)
+    # A crosstab by hand: sorted codes (as pd.crosstab sorts its keys) and one bincount; the
+    # pandas crosstab costs milliseconds per call on a thousand rows, a batch makes thousands.
+    cat_codes, categories = pd.factorize(category, sort=True)
+    src_codes, sources = pd.factorize(source, sort=True)
+    grid = np.bincount(cat_codes * len(sources) + src_codes,
+                       minlength=len(categories) * len(sources)).reshape(len(categories), len(sources))
+    where = {name: i for i, name in enumerate(sources)}
+    columns = {name: (grid[:, where[name]] if name in where else np.zeros(len(categories), dtype=np.int64))
+               for name in (SOURCE_MANUAL, SOURCE_RULE, SOURCE_MODEL)}
+    columns["total"] = grid.sum(axis=1)  # includes rows left unclassified (source "")
+    counts = pd.DataFrame({name: values.astype("int64") for name, values in columns.items()},
+                          index=pd.Index(list(categories), name="category"))
+    return counts.sort_values(["total"], ascending=False, kind="stable")
+
+
+def _blank_missing(values: pd.Series) -> np.ndarray:
+    """The values as an object array, missing ones as ''."""
+    array = values.to_numpy(dtype=object, copy=True)
+    array[pd.isna(array)] = ""
+    return array
+
+
+def _crosstab_counts(category: np.ndarray, source: np.ndarray) -> pd.DataFrame:
+    """:func:`classification_counts` with pandas' crosstab: empty tables and non-text labels."""
+    counts = pd.crosstab(pd.Series(category, dtype=object), pd.Series(source, dtype=object))
     for name in (SOURCE_MANUAL, SOURCE_RULE, SOURCE_MODEL):
         if name not in counts.columns:
             counts[name] = 0

@@ -45,42 +45,47 @@ SERIAL_MIN, SERIAL_MAX = 20000, 80000
 YEAR_MIN, YEAR_MAX = 1900, 2199
 
 
+#: Python types of number cells (calamine gives float and int, pandas numpy scalars).
+_NUMBER_TYPES = frozenset({float, int, np.float64, np.int64})
+
+
 def _cell_kinds(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Masks (number, text, empty) over an object column, by Python type.
 
-    One ``map(type)`` per column (about 40 ms per million cells) is the price of a column
-    that mixes floats from real cells with strings from typed ones; all later work is
-    array-wide. ``bool`` is neither number nor text: Excel's TRUE in an amount column is an
-    error, not 1.
+    One pass over the cell types in plain Python (about 40 ms per million cells) is the
+    price of a column that mixes floats from real cells with strings from typed ones; all
+    later work is array-wide. ``bool`` is neither number nor text: Excel's TRUE in an amount
+    column is an error, not 1. Exact types, as Excel readers give them.
     """
-    kinds = values.map(type, na_action="ignore")
-    is_text = (kinds == str).to_numpy()
-    is_number = kinds.isin([float, int, np.float64, np.int64]).to_numpy()
-    is_empty = values.isna().to_numpy()
+    cells = values.to_numpy(dtype=object)
+    is_empty = pd.isna(cells)
+    types = [type(value) for value in cells]
+    is_text = np.array([t is str for t in types], dtype=bool)
+    is_number = np.array([t in _NUMBER_TYPES for t in types], dtype=bool) & ~is_empty
     if is_text.any():
-        text = values[is_text]
-        blank = text.str.strip().eq("").to_numpy()
-        is_empty = is_empty.copy()
-        is_empty[np.flatnonzero(is_text)[blank]] = True
-        is_text = is_text.copy()
-        is_text[np.flatnonzero(is_text)[blank]] = False
+        at = np.flatnonzero(is_text)
+        blank = at[np.array([not value.strip() for value in cells[at]], dtype=bool)]
+        is_empty[blank] = True
+        is_text[blank] = False
     return is_number, is_text, is_empty
 
 
-def _quote(text: pd.Series) -> pd.Series:
+def _quote(value: object) -> str:
     """Cell text as it is shown inside a reason: quoted, shortened to 40 characters."""
-    text = text.astype(str)
-    long = text.str.len() > 40
-    text = text.where(~long, text.str.slice(0, 39) + "…")
-    return "'" + text + "'"
+    text = str(value)
+    return "'" + (text if len(text) <= 40 else text[:39] + "…") + "'"
 
 
 def _reasons(index: pd.Index, bad: np.ndarray, shown: pd.Series, prefix: str) -> pd.Series:
-    """A reason column: ``prefix + 'cell text'`` where ``bad``, else ``None``."""
-    reasons = pd.Series([None] * len(index), index=index, dtype=object)
+    """A reason column: ``prefix + 'cell text'`` where ``bad``, else ``None``.
+
+    Built in plain Python: bad cells are few, and a pandas string method per step cost more
+    than the text itself on the small columns a batch reads by the thousand.
+    """
+    reasons = np.full(len(index), None, dtype=object)
     if bad.any():
-        reasons[bad] = (prefix + _quote(shown[bad])).astype(object)
-    return reasons
+        reasons[bad] = [prefix + _quote(value) for value in shown.to_numpy(dtype=object)[bad]]
+    return pd.Series(reasons, index=index, dtype=object)
 
 
 def on_uniques(values: pd.Series, func) -> pd.Series:
@@ -251,10 +256,22 @@ def _dates_from_numbers(numbers: pd.Series) -> pd.Series:
     return out
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _dates_from_text(text: pd.Series, dayfirst: bool) -> pd.Series:
-    """Parse date strings pattern by pattern; each pattern handles a whole array at once."""
-    text = text.str.normalize("NFKC").str.strip().str.lower()
+    """Parse date strings pattern by pattern; each pattern handles a whole array at once.
+
+    Every form read here has a digit: text without one ('合计', 'n/a', a note) is unreadable
+    without running the patterns (each costs a few pandas calls even for one cell).
+    """
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    # What .str.normalize("NFKC").str.strip().str.lower() does, one plain call per value.
+    folded = [unicodedata.normalize("NFKC", value).strip().lower() for value in text.to_numpy(dtype=object)]
+    has_digit = np.fromiter((_DIGIT.search(value) is not None for value in folded), dtype=bool, count=len(folded))
+    if not has_digit.any():
+        return out
+    text = pd.Series(folded, index=text.index, dtype=text.dtype)[has_digit]
     todo = pd.Series(True, index=text.index)
 
     for pattern, order in ((_YMD, "ymd"), (_COMPACT, "ymd"), (_XXY, "xxy"), (_DMONY, "mon"), (_MONDY, "mon")):
@@ -337,33 +354,53 @@ def clean_text(values: pd.Series, factorized: tuple[np.ndarray, np.ndarray] | No
         return pd.Series(np.append(tidy, None)[codes], index=series.index, dtype=object)
     # A numpy array, not a Series: pandas 3 turns None into NaN on masked assignment.
     out = np.full(len(series), None, dtype=object)
+    cells = series.to_numpy(dtype=object)
     if kind in ("string", "empty"):
-        is_str = series.notna().to_numpy()
+        is_str = ~pd.isna(cells)
         is_num = others = np.zeros(len(series), dtype=bool)
     else:
-        types = series.map(type, na_action="ignore")
-        is_str = (types == str).to_numpy()
-        is_num = types.isin([float, int, np.float64, np.int64]).to_numpy()
-        others = ~(is_str | is_num) & series.notna().to_numpy()
+        # One pass over the types in plain Python: cheaper than map + isin + notna in pandas
+        # on the thousand-row columns of a batch. Exact types, as Excel readers give them.
+        filled = ~pd.isna(cells)
+        types = [type(value) for value in cells]
+        is_str = np.array([t is str for t in types], dtype=bool) & filled
+        is_num = np.array([t in _NUMBER_TYPES for t in types], dtype=bool) & filled
+        others = ~(is_str | is_num) & filled
     if is_num.any():
-        numbers = series[is_num].astype("float64")
-        whole = ((numbers % 1 == 0) & (numbers.abs() < 2**53)).to_numpy()
+        numbers = cells[is_num].astype("float64")
+        with np.errstate(invalid="ignore"):  # inf % 1 is NaN: not whole (pandas ops stay silent too)
+            whole = (numbers % 1 == 0) & (np.abs(numbers) < 2**53)
         shown = np.empty(len(numbers), dtype=object)
-        shown[whole] = numbers[whole].astype("int64").astype(str).to_numpy(dtype=object)
-        shown[~whole] = numbers[~whole].map(repr).to_numpy(dtype=object)
+        shown[whole] = [str(number) for number in numbers[whole].astype("int64").tolist()]
+        shown[~whole] = [repr(number) for number in numbers[~whole].tolist()]
         out[is_num] = shown
     if is_str.any():
         out[is_str] = on_uniques(series[is_str], _tidy).to_numpy(dtype=object)
     if others.any():  # dates, booleans in a text column: as Excel would show them, roughly
-        out[others] = series[others].map(_other_text).to_numpy(dtype=object)
+        out[others] = [_other_text(value) for value in cells[others]]
     return pd.Series(out, index=series.index, dtype=object)
 
 
+
 def _tidy(text: pd.Series) -> pd.Series:
-    text = text.astype(object).str.replace(_WS, " ", regex=True).str.strip()
-    values = text.to_numpy(dtype=object, copy=True)  # copy: pandas hands out read-only views
-    values[values == ""] = None  # numpy, not Series.where: pandas 3 would store NaN
+    """Strings with whitespace runs folded to one space and stripped; '' → None.
+
+    One plain-Python pass instead of two pandas string methods per column (see :func:`_tidy_one`).
+    """
+    values = np.array([_tidy_one(value) for value in text.to_numpy(dtype=object)], dtype=object)
     return pd.Series(values, index=text.index, dtype=object)
+
+
+def _tidy_one(value: str) -> str | None:
+    """``_WS.sub(" ", value).strip() or None``.
+
+    ``str.split()`` splits on exactly the characters ``\\s`` matches (``str.isspace``, U+3000
+    and U+00A0 included) and is several times faster than the regex; only the zero-width
+    space, which ``_WS`` adds, needs the regex.
+    """
+    if "\u200b" in value:
+        return _WS.sub(" ", value).strip() or None
+    return " ".join(value.split()) or None
 
 
 def _other_text(value: object) -> str | None:
@@ -402,6 +439,7 @@ def fold_label(text: pd.Series) -> pd.Series:
 
 
 _MARKER_SEARCH = re.compile("|".join(map(re.escape, _FOLDED_MARKERS))).search
+_MARKER_FINDITER = re.compile("|".join(map(re.escape, _FOLDED_MARKERS))).finditer
 
 
 def _mentions_marker(value: str) -> bool:
@@ -410,6 +448,32 @@ def _mentions_marker(value: str) -> bool:
         return False
     folded = _LABEL_SPACES.sub("", unicodedata.normalize("NFKC", value).lower())
     return _MARKER_SEARCH(folded) is not None
+
+
+def _marker_mentions(values: Sequence[str]) -> np.ndarray:
+    """:func:`_mentions_marker` of every value, with one normalisation and search for all.
+
+    The values are joined with NUL: NFKC, lower-casing and the space folding act on each
+    part as on the part alone (NUL neither composes with a neighbour nor is cased, spaced or
+    case-ignorable), and no marker holds a NUL, so each match lies inside one value. A value
+    holding a NUL itself (possible in a CSV) falls back to one call per value.
+    """
+    values = list(values)
+    if not values:
+        return np.zeros(0, dtype=bool)
+    joined = "\x00".join(value if len(value) <= 60 else "" for value in values)
+    if joined.count("\x00") != len(values) - 1:
+        return np.fromiter((_mentions_marker(v) for v in values), dtype=bool, count=len(values))
+    # ''.join(split()) is _LABEL_SPACES.sub('', …) (both drop what str.isspace() calls space,
+    # U+3000 included), three times faster on a long string.
+    folded = "".join(unicodedata.normalize("NFKC", joined).lower().split())
+    hits = [match.start() for match in _MARKER_FINDITER(folded)]
+    result = np.zeros(len(values), dtype=bool)
+    if hits:
+        # The value a match lies in is the number of separators before it.
+        separators = np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype="<u4") == 0
+        result[np.cumsum(separators)[hits]] = True
+    return result
 
 
 def label_total_match(text: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -510,26 +574,23 @@ def total_label_rows(columns: Sequence[np.ndarray], date_missing: np.ndarray,
             else:
                 # Numbers or dates with a few labels (the 合计 in a date column): only the
                 # text cells can be labels, so only they are hashed.
-                is_text = np.fromiter((type(v) is str for v in cells), dtype=bool, count=len(cells))
+                is_text = np.array([type(v) is str for v in cells], dtype=bool)
                 text_codes, uniques = pd.factorize(cells[is_text], use_na_sentinel=True)
                 codes = np.full(len(cells), -1, dtype=np.intp)
                 codes[is_text] = text_codes
-        uniques = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-        is_text = uniques.map(type).eq(str)
-        text = uniques[is_text].astype(str)
+        uniques = np.asarray(uniques, dtype=object)
+        text_at = np.flatnonzero([type(value) is str for value in uniques])
         # Cheap pre-filter: only short labels that mention a marker go through the matching.
-        # One plain-Python pass: pandas' string methods cost a call per method per column,
-        # which dominates on the thousand-row ledgers a batch reads by the thousand.
-        mentions = np.fromiter((_mentions_marker(v) for v in text.to_numpy(dtype=object)),
-                               dtype=bool, count=len(text))
-        candidates = text[mentions]
-        if candidates.empty:
+        # One normalisation and search over the whole column, and numpy rather than pandas
+        # for the rest: on the thousand-row ledgers a batch reads by the thousand, a pandas
+        # call per step and a Python call per value each cost more than the matching.
+        candidates = text_at[_marker_mentions(uniques[text_at])] if text_at.size else text_at
+        if not candidates.size:
             continue
         exact_u = np.zeros(len(uniques) + 1, dtype=bool)  # last slot: missing cells (code -1)
         loose_u = np.zeros(len(uniques) + 1, dtype=bool)
-        exact, loose = label_total_match(candidates)
-        exact_u[candidates.index[exact.to_numpy()]] = True
-        loose_u[candidates.index[loose.to_numpy()]] = True
+        for at in candidates:
+            exact_u[at], loose_u[at] = _total_flags(uniques[at])
         result |= exact_u[codes] | (loose_u[codes] & date_missing)
     return result
 
@@ -586,11 +647,12 @@ def _match_known_alias(folded: str) -> tuple[str | None, bool]:
     if len(folded) > 40:  # a sentence (a note above the table), not a header
         return None, False
     for alias, canonical in _CONTAINS:
+        # The substring test first: a word pattern can only match where the alias occurs,
+        # and data cells of the first rows (names, descriptions) miss the cache file after file.
+        if alias not in folded:
+            continue
         pattern = _WORD_PATTERNS.get(alias)
-        if pattern is not None:
-            if pattern.search(folded):
-                return canonical, False
-        elif alias in folded:
+        if pattern is None or pattern.search(folded):
             return canonical, False
     return None, False
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import python_calamine
+
 from xl_expense.core.classify_rules import Rule, rules_from_rows, rules_from_toml
 from xl_expense.core.taxonomy import Taxonomy, default_taxonomy, taxonomy_from_rows
 from xl_expense.errors import SettingsError
@@ -66,16 +68,18 @@ class ClassifyConfig:
     sources: dict[str, str] = field(default_factory=lambda: {"taxonomy": "defaults", "rules": "none"})
 
 
-def read_classify_config(workbook_path: str | Path, config: Path | None = None) -> ClassifyConfig:
+def read_classify_config(workbook_path: str | Path, config: Path | None = None,
+                         book: python_calamine.CalamineWorkbook | None = None) -> ClassifyConfig:
     """The taxonomy and rules for classifying ``workbook_path`` (precedence: module docstring).
 
     ``config`` is the ``--config`` TOML file, if any. A CSV or a workbook without the sheets
-    falls back to the TOML and then the defaults. Raises
+    falls back to the TOML and then the defaults. ``book``: the workbook already open (the
+    workflow opens it once for all its readers; it is left open). Raises
     :class:`~xl_expense.errors.SettingsError` naming the file and the sheet row (or TOML
     entry) of the first bad category or rule.
     """
     sheets = named_sheets_rows(workbook_path, {"taxonomy": _sheet_names("sheet.categories", CATEGORY_SHEET_NAMES),
-                                               "rules": _sheet_names("sheet.rules", RULE_SHEET_NAMES)})
+                                               "rules": _sheet_names("sheet.rules", RULE_SHEET_NAMES)}, book)
     table = _classify_table(config) if config is not None else {}
 
     taxonomy, taxonomy_source = default_taxonomy(), "defaults"

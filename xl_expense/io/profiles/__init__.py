@@ -397,6 +397,7 @@ class _Sheet:
     path: Path
     delimiter: str | None = None
     values: list[list] | None = None   # whole sheet (workbooks)
+    data: calamine.CalamineSheet | None = None  # the parsed sheet, to read it whole later
 
 
 def _text_heads(path: Path, delimiter: str | None) -> list[_Sheet]:
@@ -418,11 +419,39 @@ def _is_calamine_failure(exc: BaseException) -> bool:
                             IndexError)) or type(exc).__name__ == "PanicException"
 
 
-def _workbook_sheets(path: Path, nrows: int | None) -> list[_Sheet]:
-    """Each worksheet's rows from A1 (``skip_empty_area=False``: list index + 1 = Excel row)."""
-    check_package(path)
+def open_book(path: str | Path) -> calamine.CalamineWorkbook | None:
+    """``path`` opened once for detection and for whichever reader reads it next; None for text.
+
+    Opened with its Excel Tables where they load (the spine's reader looks for a Table
+    ledger first), else without, as :func:`xl_expense.io.ledger_reader.load_ledger` opens it.
+    Raises the errors detection gives for a workbook calamine cannot open (password,
+    damaged). The caller closes the book.
+    """
+    path = Path(path)
     try:
-        book = calamine.CalamineWorkbook.from_path(str(path))
+        check_package(path)
+        if _file_kind(path) == "csv":
+            return None
+        try:
+            return calamine.CalamineWorkbook.from_path(str(path), load_tables=True)
+        except BaseException as exc:
+            if not _reader_failure(exc):
+                raise
+        return _open_plain(path)
+    except XlExpenseError as exc:
+        raise exc.with_path(str(path))
+
+
+def _reader_failure(exc: BaseException) -> bool:
+    """The spine reader's test for a failed open with tables (it then opens without them)."""
+    from xl_expense.io.ledger_reader import _is_calamine_failure as reader_failure
+
+    return reader_failure(exc)
+
+
+def _open_plain(path: Path) -> calamine.CalamineWorkbook:
+    try:
+        return calamine.CalamineWorkbook.from_path(str(path))
     except calamine.PasswordError:
         raise UnreadableWorkbook("the workbook is password-protected",
                                  "remove the password in Excel and save again") from None
@@ -431,18 +460,41 @@ def _workbook_sheets(path: Path, nrows: int | None) -> list[_Sheet]:
             raise
         raise UnreadableWorkbook(f"the file could not be read as a workbook ({exc})",
                                  "re-export it from Excel (File ▸ Save As ▸ Excel Workbook)") from None
+
+
+def _workbook_sheets(path: Path, nrows: int | None, book: calamine.CalamineWorkbook | None = None,
+                     parsed: dict[str, calamine.CalamineSheet] | None = None) -> list[_Sheet]:
+    """Each worksheet's rows from A1 (``skip_empty_area=False``: list index + 1 = Excel row).
+
+    ``book``: ``path`` already open (:func:`open_book`); ``parsed``: its sheets parsed so far,
+    by name, shared with the reader that reads the file next (calamine parses a whole sheet
+    on every ``get_sheet_by_name``).
+    """
+    own = book is None
+    if own:
+        check_package(path)
+        book = _open_plain(path)
+    kind = _file_kind(path)
     sheets = []
-    for meta in book.sheets_metadata:
-        if meta.typ != calamine.SheetTypeEnum.WorkSheet:
-            continue
-        try:
-            rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False, nrows=nrows)
-        except BaseException as exc:  # Rust panics too: see _is_calamine_failure
-            if not _is_calamine_failure(exc):
-                raise
-            continue  # a broken extra sheet must not hide the table on another
-        sheets.append(_Sheet(meta.name, rows[:HEADER_SEARCH_ROWS * 2], _file_kind(path), path,
-                             values=rows if nrows is None else None))
+    try:
+        for meta in book.sheets_metadata:
+            if meta.typ != calamine.SheetTypeEnum.WorkSheet:
+                continue
+            try:
+                data = parsed[meta.name] if parsed is not None and meta.name in parsed \
+                    else book.get_sheet_by_name(meta.name)
+                if parsed is not None:
+                    parsed[meta.name] = data
+                rows = data.to_python(skip_empty_area=False, nrows=nrows)
+            except BaseException as exc:  # Rust panics too: see _is_calamine_failure
+                if not _is_calamine_failure(exc):
+                    raise
+                continue  # a broken extra sheet must not hide the table on another
+            sheets.append(_Sheet(meta.name, rows[:HEADER_SEARCH_ROWS * 2], kind, path,
+                                 values=rows if nrows is None else None, data=data))
+    finally:
+        if own:
+            book.close()
     return sheets
 
 
@@ -451,7 +503,14 @@ def _workbook_sheets(path: Path, nrows: int | None) -> list[_Sheet]:
 # ---------------------------------------------------------------------------------------------
 
 def _fold(cell: object) -> str:
-    return normalize_header(cell) if isinstance(cell, str) else normalize_header(cell if cell is not None else "")
+    return _fold_text(cell) if isinstance(cell, str) else normalize_header(cell if cell is not None else "")
+
+
+@lru_cache(maxsize=8192)
+def _fold_text(text: str) -> str:
+    """:func:`normalize_header` of a text cell, cached: detection folds every cell of the first
+    80 rows of each sheet, where departments, categories and names repeat row after row."""
+    return normalize_header(text)
 
 
 @dataclass
@@ -521,18 +580,20 @@ def _find_header(profile: Profile, sheet: _Sheet, folded_rows: list[dict[str, in
     return None
 
 
-def _candidates(path: Path, kind: str) -> list[_Sheet]:
+def _candidates(path: Path, kind: str, book: calamine.CalamineWorkbook | None = None,
+                parsed: dict[str, calamine.CalamineSheet] | None = None) -> list[_Sheet]:
     """The first rows of every table source: each sheet, or the text split by each delimiter."""
     if kind == "csv":
         return _text_heads(path, None)
-    return _workbook_sheets(path, nrows=HEADER_SEARCH_ROWS * 2)
+    return _workbook_sheets(path, HEADER_SEARCH_ROWS * 2, book, parsed)
 
 
-def _best_header(path: Path, profiles: Sequence[Profile]) -> _Header | None:
+def _best_header(path: Path, profiles: Sequence[Profile], book: calamine.CalamineWorkbook | None = None,
+                 parsed: dict[str, calamine.CalamineSheet] | None = None) -> _Header | None:
     """The best-scoring header of any profile in any sheet (first one wins a tie)."""
     kind = _file_kind(path)
     best: _Header | None = None
-    sheets = _candidates(path, kind)
+    sheets = _candidates(path, kind, book, parsed)
     # Each row is folded once, then scored against every profile.
     limit = max((p.header_search_rows for p in profiles), default=0)
     folded = [[_row_positions(row) for row in sheet.head[:limit]] for sheet in sheets]
@@ -560,11 +621,35 @@ def detect_profile(path: str | Path) -> Profile:
         check_package(path)
         header = _best_header(path, list_profiles())
         if header is None:
-            names = ", ".join(p.name for p in list_profiles())
-            raise LedgerNotFound("no import profile matches this file's headers",
-                                 f"name one with --profile ({names}), or describe the format in a "
-                                 "profile .toml file (see xl_expense/io/profiles/alipay.toml)")
+            raise _no_profile()
         return header.profile
+    except XlExpenseError as exc:
+        raise exc.with_path(str(path))
+
+
+def _no_profile() -> LedgerNotFound:
+    names = ", ".join(p.name for p in list_profiles())
+    return LedgerNotFound("no import profile matches this file's headers",
+                          f"name one with --profile ({names}), or describe the format in a "
+                          "profile .toml file (see xl_expense/io/profiles/alipay.toml)")
+
+
+def read_detected(path: str | Path, *, book: calamine.CalamineWorkbook | None = None,
+                  sheets: dict[str, calamine.CalamineSheet] | None = None) -> ProfileLedger | None:
+    """``path`` read through the shipped profile that matches it best; None when none matches.
+
+    The same as :func:`detect_profile` followed by :func:`read_with_profile`, with the header
+    found once. ``book`` is ``path`` opened with :func:`open_book` (left open) and ``sheets``
+    its parsed sheets by name, shared with the reader the caller falls back to (see
+    :func:`~xl_expense.io.ledger_reader.load_ledger`), so a workbook is opened and each of its
+    sheets parsed once whoever reads it.
+    """
+    path = Path(path)
+    try:
+        if book is None:  # open_book checked it
+            check_package(path)
+        header = _best_header(path, list_profiles(), book, sheets)
+        return None if header is None else _read(path, header)
     except XlExpenseError as exc:
         raise exc.with_path(str(path))
 
@@ -590,7 +675,7 @@ def read_with_profile(path: str | Path, profile: Profile | str | None = None, *,
         if profile is None:
             header = _best_header(path, list_profiles())
             if header is None:
-                detect_profile(path)  # raises the clear error
+                raise _no_profile()
         else:
             chosen = get_profile(profile)
             if _file_kind(path) not in chosen.formats:
@@ -613,6 +698,8 @@ def _rows_after_header(header: _Header) -> tuple[Iterator[list], str | None]:
     skip = header.index + 1
     if sheet.kind != "csv":
         values = sheet.values
+        if values is None and sheet.data is not None:  # the sheet detection parsed, read whole
+            values = sheet.data.to_python(skip_empty_area=False)
         if values is None:
             values = next(s for s in _workbook_sheets(sheet.path, None) if s.name == sheet.name).values
         return iter(values[skip:]), None
@@ -1040,5 +1127,7 @@ __all__ = [
     "get_profile",
     "list_profiles",
     "load_profile",
+    "open_book",
+    "read_detected",
     "read_with_profile",
 ]
