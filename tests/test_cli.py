@@ -51,6 +51,8 @@ def test_audit_writes_two_sheets_and_leaves_the_input_alone(ledger: Path) -> Non
     assert sha(ledger) == before
     assert sheet_names(out) == ["费用明细", "月度汇总", "设置", t("sheet.summary", "zh"), t("sheet.findings", "zh")]
     assert "findings / 审计发现" in proc.stdout and proc.stderr == ""
+    # The command ends the process without Python's teardown: its output must be flushed first.
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("time:")
 
 
 def test_english_output_and_findings_csv(ledger: Path, tmp_path: Path) -> None:
