@@ -156,3 +156,21 @@ def test_threshold_preview():
 def test_preview_skips_disabled_rules():
     preview = threshold_preview(_ledger(), dataclasses.replace(SETTINGS, disabled_rules=("round_amount",)))
     assert "round_amount" not in set(preview["rule"])
+
+
+def test_the_anomaly_rule_in_a_second_thread_gives_the_same_findings(monkeypatch, demo_workbook) -> None:
+    """Big ledgers run isolation_forest beside the other rules; the findings must not change."""
+    import xl_expense.core.audit as audit
+    from xl_expense.io.ledger_reader import load_ledger
+
+    frame = load_ledger(demo_workbook).df
+    settings = Settings(as_of=pd.Timestamp("2026-01-31").date())
+    monkeypatch.setattr(audit, "ASIDE_MIN_ROWS", 10**9)
+    inline_timings: dict[str, float] = {}
+    inline = run_audit(frame, settings, timings=inline_timings)
+    monkeypatch.setattr(audit, "ASIDE_MIN_ROWS", 0)
+    aside_timings: dict[str, float] = {}
+    aside = run_audit(frame, settings, timings=aside_timings)
+    assert (inline["rule"] == "isolation_forest").sum() > 0
+    pd.testing.assert_frame_equal(inline, aside)
+    assert list(aside_timings) == list(inline_timings)  # every rule timed, in registry order
