@@ -13,7 +13,6 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from xl_expense import __version__
-from xl_expense.core.audit import RULES, benford_analysis, run_audit, threshold_preview
+from xl_expense.core.audit import RULES, audit_and_preview, benford_analysis
 from xl_expense.core.audit.summary import summarize_findings
 from xl_expense.core.budget_monitor import RULE_ID as BUDGET_RULE_ID
 from xl_expense.core.budget_monitor import budget_overrun_findings, monitor_budget
@@ -284,13 +283,8 @@ def audit_ledger(
     ``input_name``/``input_sha256`` identify the input in the run record (a live book that was
     never saved has no file to hash: ``""``).
     """
-    # The Benford table and the threshold preview need only the ledger: they are worked out
-    # in a second thread while the rules run (numpy and pandas release the GIL for much of
-    # both). Each thread prepares its own copy of the groundwork, so the results are the same.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl-expense-preview") as pool:
-        side = pool.submit(lambda: (benford_analysis(ledger.df, settings), threshold_preview(ledger.df, settings)))
-        findings = run_audit(ledger.df, settings)
-        benford, preview = side.result()
+    benford = benford_analysis(ledger.df, settings)
+    findings, preview = audit_and_preview(ledger.df, settings)
     findings = _with_budget_findings(Path(input_name), ledger, findings, settings, now, budget)
     run_record = _record(input_name, input_sha256, ledger, settings, settings_source, now)
     summary = summarize_findings(findings, ledger.df)

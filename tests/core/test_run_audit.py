@@ -174,3 +174,15 @@ def test_the_anomaly_rule_in_a_second_thread_gives_the_same_findings(monkeypatch
     assert (inline["rule"] == "isolation_forest").sum() > 0
     pd.testing.assert_frame_equal(inline, aside)
     assert list(aside_timings) == list(inline_timings)  # every rule timed, in registry order
+
+
+def test_audit_and_preview_share_groundwork_and_equal_the_separate_calls(demo_workbook) -> None:
+    from xl_expense.core.audit import audit_and_preview
+    from xl_expense.io.ledger_reader import load_ledger
+
+    frame = load_ledger(demo_workbook).df
+    settings = Settings(as_of=pd.Timestamp("2026-01-31").date(), approval_limit=3000)
+    findings, preview = audit_and_preview(frame, settings)
+    pd.testing.assert_frame_equal(findings, run_audit(frame, settings))
+    pd.testing.assert_frame_equal(preview, threshold_preview(frame, settings))
+    assert preview["flagged"].sum() > 0 and len(findings) > 0

@@ -25,7 +25,7 @@ from xl_expense.core.audit.preview import threshold_preview
 from xl_expense.core.audit.registry import RULES, Rule, get_rules, prepare_ledger, shared_work
 from xl_expense.core.settings import Settings
 
-__all__ = ["run_audit", "run_rule", "benford_analysis", "BenfordResult", "threshold_preview", "RULES", "Rule",
+__all__ = ["run_audit", "audit_and_preview", "run_rule", "benford_analysis", "BenfordResult", "threshold_preview", "RULES", "Rule",
            "get_rules", "empty_findings", "prepare_ledger"]
 
 _ROW_COLUMNS = ("date", "person", "department", "vendor", "category", "amount", "sheet", "row")
@@ -96,8 +96,21 @@ def _group_findings(rule: Rule, hits: pd.DataFrame) -> pd.DataFrame:
     return _typed(out.reset_index(drop=True))
 
 
+def audit_and_preview(ledger: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`run_audit` and :func:`threshold_preview` over one prepared ledger.
+
+    The preview's counters need the same groundwork as the rules (column codes, receipt
+    numbers, split windows): computed once for both, it costs the preview a fraction.
+    """
+    df = prepare_ledger(ledger)
+    with shared_work(df):
+        findings = run_audit(df, settings, prepared=True)
+        preview = threshold_preview(df, settings, prepared=True)
+    return findings, preview
+
+
 def run_audit(ledger: pd.DataFrame, settings: Settings | None = None,
-              timings: MutableMapping[str, float] | None = None) -> pd.DataFrame:
+              timings: MutableMapping[str, float] | None = None, *, prepared: bool = False) -> pd.DataFrame:
     """Run every enabled rule over ``ledger`` and return the findings (``schema.FINDING_COLUMNS``).
 
     Parameters
@@ -119,7 +132,7 @@ def run_audit(ledger: pd.DataFrame, settings: Settings | None = None,
     """
     settings = settings or Settings()
     rules = get_rules(settings)
-    df = prepare_ledger(ledger)
+    df = ledger if prepared else prepare_ledger(ledger)
     if df.empty:
         return empty_findings()
     row_parts, group_frames = [], []

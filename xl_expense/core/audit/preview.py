@@ -61,12 +61,14 @@ TUNABLES: tuple[tuple[str, str, Callable[[Any], list]], ...] = (
 )
 
 
-def threshold_preview(ledger: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+def threshold_preview(ledger: pd.DataFrame, settings: Settings, *, prepared: bool = False) -> pd.DataFrame:
     """Rows each tunable rule would flag per alternative value (columns :data:`PREVIEW_COLUMNS`).
 
     ``current`` marks the value in use. Rules switched off in ``disabled_rules`` are left out.
+    ``prepared``: ``ledger`` is already :func:`prepare_ledger`'s output (then the groundwork
+    the rules computed for it in an enclosing :func:`shared_work` is reused).
     """
-    df = prepare_ledger(ledger)
+    df = ledger if prepared else prepare_ledger(ledger)
     enabled = {r.id for r in get_rules(settings)}
     counters: dict[str, Callable[[Settings], int]] = {}
     lines = []
