@@ -30,7 +30,7 @@ from xl_expense.io import cell_patch
 from xl_expense.io.cell_patch import patch_cells, patch_rows
 from xl_expense.io.sheet_model import Formula
 from xl_expense.io.sheet_xml import col_letter
-from xl_expense.io.table_sheet import _cell, _column_cells, table_sheet
+from xl_expense.io.table_sheet import _column_cells, plain_cell, table_sheet
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -295,7 +295,7 @@ def test_table_sheet_converts_columns_like_cell_by_cell() -> None:
         "uint8": pd.Series([1, 2], dtype="uint8"), "timedelta": pd.Series(pd.to_timedelta(["1D", None])),
     }
     for name, s in series.items():
-        fast, slow = _column_cells(s), [_cell(v) for v in s]
+        fast, slow = _column_cells(s), [plain_cell(v) for v in s]
         assert [type(v) for v in fast] == [type(v) for v in slow], name
         assert [repr(v) for v in fast] == [repr(v) for v in slow], name
 

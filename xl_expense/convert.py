@@ -65,6 +65,7 @@ from xl_expense.io.sheet_model import Block, NewSheet
 from xl_expense.io.table_sheet import table_sheet
 from xl_expense.io.xlsx_package import add_sheets
 from xl_expense.schema import LEDGER_COLUMNS
+from xl_expense.workflows import file_sha256
 
 #: Inputs ``convert`` and ``batch`` accept (``.csv.gz`` too: big public exports come gzipped).
 INPUT_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv", ".tsv", ".txt", ".csv.gz")
@@ -251,17 +252,6 @@ def _read_input(path: Path, profile: str | None) -> tuple[Ledger, Any]:
             book.close()
         raise
     return ledger, book
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, streamed (recorded for provenance and used by batch to resume)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ next run can say what was opened, resolved or recurs.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from xl_expense.core.settings import Settings
 from xl_expense.errors import XlExpenseError
 from xl_expense.io.budget_book import BudgetBook, read_budget_book
 from xl_expense.io.ledger_reader import Ledger, load_ledger
-from xl_expense.io.plain_copy import PACKAGE_SUFFIXES, copy_values_to_xlsx
+from xl_expense.io.plain_copy import PACKAGE_SUFFIXES
 from xl_expense.io.report_sheets import (
     HISTORY_COLUMNS,
     ReportData,
@@ -43,8 +42,7 @@ from xl_expense.io.report_sheets import (
 from xl_expense.io.reviewer_notes import read_reviewer_notes
 from xl_expense.io.safety import check_package
 from xl_expense.io.settings_io import load_settings, settings_sheet_rows
-from xl_expense.io.xlsx_package import add_sheets
-from xl_expense.workflows import _run_record, resolve_output
+from xl_expense.workflows import _run_record, resolve_output, write_into_copy
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -290,22 +288,8 @@ def report_data(ledger_df: pd.DataFrame, findings: pd.DataFrame, settings: Setti
 # --------------------------------------------------------------------------- writing
 
 def _write(path: Path, out: Path, sheets: list, in_place: bool) -> None:
-    """Add the sheets to a copy of the package, replacing an earlier report's sheets (either language).
-
-    A CSV (or .xls) input gets a plain .xlsx base with its values first, as the audit does.
-    """
-    replace = report_sheet_names()
-    if in_place:
-        shutil.copy2(path, path.with_name(path.name + ".bak"))
-    if path.suffix.lower() in PACKAGE_SUFFIXES:
-        add_sheets(path, out, sheets, replace=replace)
-        return
-    base = out.with_name(f".{out.stem}.base.xlsx")
-    try:
-        copy_values_to_xlsx(path, base)
-        add_sheets(base, out, sheets, replace=replace)
-    finally:
-        base.unlink(missing_ok=True)
+    """Add the report sheets, replacing an earlier report's (either language)."""
+    write_into_copy(path, out, sheets, in_place, replace=report_sheet_names())
 
 
 __all__ = ["ReportResult", "report_data", "report_workbook"]

@@ -335,8 +335,17 @@ def _open_once(path: Path) -> Any:
 
 
 def _write(path: Path, out: Path, sheets: list, in_place: bool) -> None:
-    """Add the sheets to a copy of the package; non-package inputs get a plain .xlsx base first."""
-    replace = our_sheet_names()
+    """Add the audit sheets, replacing an earlier audit's (either language)."""
+    write_into_copy(path, out, sheets, in_place, replace=our_sheet_names())
+
+
+def write_into_copy(path: Path, out: Path, sheets: list, in_place: bool, replace: Iterable[str]) -> None:
+    """Add ``sheets`` to a copy of the package at ``out``, replacing the sheets named ``replace``.
+
+    Non-package inputs (CSV, .xls, .ods) get a plain .xlsx base with their values first;
+    ``in_place`` keeps a ``.bak`` of the input.
+    """
+    replace = list(replace)
     if in_place:
         shutil.copy2(path, path.with_name(path.name + ".bak"))
     if path.suffix.lower() in PACKAGE_SUFFIXES:

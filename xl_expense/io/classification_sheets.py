@@ -22,6 +22,7 @@ from xl_expense.io.audit_sheets import (
 from xl_expense.io.ledger_reader import Ledger
 from xl_expense.io.sheet_model import Hyperlink, NewSheet
 from xl_expense.io.sheet_xml import col_letter
+from xl_expense.io.table_sheet import plain_cell
 
 #: Both names of the sheet; a re-run replaces the sheet an earlier run wrote in either language.
 SHEET_NAMES = {"zh": "分类报告", "en": "Classification"}
@@ -63,19 +64,6 @@ _LABELS: dict[str, dict[str, str]] = {
 
 def _t(key: str, lang: str) -> str:
     return _LABELS["en" if lang == "en" else "zh"][key]
-
-
-def _plain(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value.item() if hasattr(value, "item") else value
 
 
 def _headline(cur: _Cursor, table: pd.DataFrame, info: Mapping[str, Any], lang: str) -> None:
@@ -124,10 +112,10 @@ def _review_block(cur: _Cursor, ledger: Ledger, table: pd.DataFrame, display: Ma
     columns = [c for c in ("date", "description", "vendor", "amount") if c in df.columns]
     values = []
     for i, idx in enumerate(shown):
-        record = [int(rows[i]), *(_plain(df.at[idx, c]) for c in columns)]
+        record = [int(rows[i]), *(plain_cell(df.at[idx, c]) for c in columns)]
         category = table.at[idx, "category"]
         record += [display.get(str(category), category) if category is not None else None,
-                   _plain(table.at[idx, "confidence"]), _t("go", lang)]
+                   plain_cell(table.at[idx, "confidence"]), _t("go", lang)]
         values.append(record)
     styles = [None, *({"date": "date", "amount": "money"}.get(c, "text") for c in columns), "text", "percent", "link"]
     header = [_t("row", lang), *(_t(c, lang) for c in columns), _t("suggestion", lang), _t("confidence", lang),

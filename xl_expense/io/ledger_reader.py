@@ -50,8 +50,7 @@ from xl_expense.errors import (
     UnreadableWorkbook,
     XlExpenseError,
 )
-from xl_expense.i18n import all_langs
-from xl_expense.io.prefetch import take_prefetched
+from xl_expense.io.prefetch import AUDIT_SHEETS, take_prefetched
 from xl_expense.io.report_sheets import report_sheet_names
 from xl_expense.io.safety import check_package
 from xl_expense.schema import (
@@ -71,8 +70,7 @@ AMOUNT_MISSING = "金额为空 / amount missing"
 
 #: Sheets the audit and the report write; never taken for the ledger unless named with ``sheet=``
 #: (the report's Tables have 金额/部门 columns and would otherwise look like a ledger).
-_OWN_SHEETS = frozenset(name for key in ("sheet.summary", "sheet.findings", "sheet.settings")
-                        for name in all_langs(key)) | frozenset(report_sheet_names())
+_OWN_SHEETS = AUDIT_SHEETS | frozenset(report_sheet_names())
 
 Progress = Callable[[int, int], None]
 

@@ -23,8 +23,9 @@ from typing import Any
 
 from xl_expense.i18n import all_langs
 
-#: The audit's own sheets: the reader never takes them for the ledger, so they are not parsed.
-_SKIP = frozenset(name for key in ("sheet.summary", "sheet.findings", "sheet.settings") for name in all_langs(key))
+#: The audit's own sheets, in every language: never the ledger (the reader skips them too), so not parsed.
+AUDIT_SHEETS = frozenset(name for key in ("sheet.summary", "sheet.findings", "sheet.settings")
+                         for name in all_langs(key))
 _SUFFIXES = (".xlsx", ".xlsm")
 
 
@@ -85,7 +86,7 @@ def _load(path: Path, box: list[Prefetched | None]) -> None:
         if book.table_names:
             return
         for meta in book.sheets_metadata:
-            if meta.typ == calamine.SheetTypeEnum.WorkSheet and meta.name not in _SKIP:
+            if meta.typ == calamine.SheetTypeEnum.WorkSheet and meta.name not in AUDIT_SHEETS:
                 fetched.sheets[meta.name] = book.get_sheet_by_name(meta.name)
     except BaseException:  # noqa: BLE001 - the reader reopens the file and reports the problem itself
         box[0] = None

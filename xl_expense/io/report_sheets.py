@@ -34,6 +34,7 @@ from xl_expense.io.sheet_model import (
     TableSpec,
 )
 from xl_expense.io.sheet_xml import col_letter
+from xl_expense.io.table_sheet import plain_cell
 from xl_expense.schema import normalize_header
 
 # --------------------------------------------------------------------------- names and labels
@@ -319,20 +320,9 @@ class ReportData:
 
 def _plain(value: Any) -> Any:
     """A value the sheet writer takes: NaN/NaT/NA → empty, numpy scalars → Python, Timestamps → datetime."""
-    if value is None:
-        return None
     if isinstance(value, (list, tuple, dict)):
         return str(value)
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    return value.item() if hasattr(value, "item") else value
+    return plain_cell(value)
 
 
 def _column_values(series: pd.Series) -> list[Any]:

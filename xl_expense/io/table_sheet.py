@@ -19,7 +19,7 @@ from xl_expense.io.sheet_xml import col_letter
 _WIDTHS = {"money": 14.0, "percent": 9.0, "date": 11.0, "datetime": 18.0, "int": 8.0, "score": 8.0}
 
 
-def _cell(value: object) -> object:
+def plain_cell(value: object) -> object:
     """NaN/NaT/NA become empty cells; numpy scalars become Python ones."""
     if value is None:
         return None
@@ -34,12 +34,12 @@ def _cell(value: object) -> object:
 
 
 def _column_cells(series: pd.Series) -> list[object]:
-    """``[_cell(v) for v in series]``, a column at a time.
+    """``[plain_cell(v) for v in series]``, a column at a time.
 
     Iterating a Series yields what ``itertuples`` yields (Python scalars for numpy dtypes,
     Timestamps for datetimes, the objects themselves otherwise); ``isna`` of the column is
     ``pd.isna`` of each value. Numbers, text and booleans need nothing more, so only other
-    values go through :func:`_cell`.
+    values go through :func:`plain_cell`.
     """
     missing = series.isna().to_numpy(dtype=bool)
     if series.dtype.kind in "iufb" and isinstance(series.dtype, np.dtype):
@@ -48,10 +48,10 @@ def _column_cells(series: pd.Series) -> list[object]:
             values = [None if m else v for v, m in zip(values, missing.tolist())]
         return values
     plain = _PLAIN_TYPES
-    return [None if m else (v if type(v) in plain else _cell(v)) for v, m in zip(series, missing.tolist())]
+    return [None if m else (v if type(v) in plain else plain_cell(v)) for v, m in zip(series, missing.tolist())]
 
 
-#: Values :func:`_cell` returns unchanged when they are not missing.
+#: Values :func:`plain_cell` returns unchanged when they are not missing.
 _PLAIN_TYPES = frozenset((str, int, float, bool))
 
 
@@ -69,7 +69,7 @@ def table_sheet(name: str, frame: pd.DataFrame, *, headers: Mapping[str, str], t
     if columns and frame.columns.is_unique:
         rows = [list(record) for record in zip(*(_column_cells(frame[c]) for c in columns))]
     else:
-        rows = [[_cell(v) for v in record] for record in frame[columns].itertuples(index=False, name=None)]
+        rows = [[plain_cell(v) for v in record] for record in frame[columns].itertuples(index=False, name=None)]
     if not rows:  # Excel wants a Table to have at least one data row
         rows = [[None] * len(columns)]
     last_row = len(rows) + 1
