@@ -209,3 +209,23 @@ def test_csv_ledger_gets_a_new_workbook_with_the_audit(tmp_path: Path) -> None:
     header = findings[0]
     dup = [r for r in findings[1:] if r[header.index("规则")] == "duplicate"]
     assert [r[header.index("行号")] for r in dup] == [3]
+
+
+_GC_STATE = "import gc; print(gc.get_threshold()[0], gc.get_freeze_count() > 0)"
+
+
+def test_one_shot_commands_tune_the_collector_only_in_their_own_process(ledger: Path, tmp_path: Path) -> None:
+    """A process started for `audit` freezes its imports and collects less often; a caller
+    that runs the CLI in its own process (tests, scripts) keeps its collector as it was."""
+    import gc
+
+    from xl_expense import cli as cli_module
+
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    result = CliRunner().invoke(cli, ["audit", str(ledger), "-o", str(tmp_path / "a.xlsx")])
+    assert result.exit_code == 0, result.output
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    tuned = subprocess.run(
+        [sys.executable, "-c", "from xl_expense import cli; cli._TEARDOWN['owned'] = True; cli._one_shot_gc(); "
+         + _GC_STATE], capture_output=True, text=True, check=True)
+    assert tuned.stdout.split() == [str(cli_module.ONE_SHOT_GC_THRESHOLD), "True"]

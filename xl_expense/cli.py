@@ -119,6 +119,8 @@ def audit(input: Path, output: Path | None, sheet: str | None, mapping: tuple[st
     prefetch_workbook(input)
     from xl_expense.workflows import audit_workbook
 
+    _one_shot_gc()
+
     with _ReadProgress("读取 / reading") as progress:
         result = audit_workbook(input, output, sheet=sheet, mapping=_parse_map(mapping), config=config,
                                 lang=lang, dayfirst=dayfirst, in_place=in_place, findings_csv=findings_csv,
@@ -170,6 +172,8 @@ def classify(input: Path, output: Path | None, sheet: str | None, mapping: tuple
              predictions_csv: Path | None, model_file: Path | None, in_place: bool) -> None:
     """Give every expense row in INPUT a category: your rules first, then a model learned from your labels."""
     from xl_expense.classify_workflow import classify_workbook
+
+    _one_shot_gc()
 
     result = classify_workbook(input, output, sheet=sheet, mapping=_parse_map(mapping), config=config, lang=lang,
                                dayfirst=dayfirst, retrain=retrain, min_confidence=min_confidence,
@@ -369,6 +373,8 @@ def report(input: Path, output: Path | None, sheet: str | None, mapping: tuple[s
     """Add the dashboard (看板), customer view, scorecards, benchmark, proposals and evaluation sheets to INPUT."""
     from xl_expense.report_workflow import report_workbook
 
+    _one_shot_gc()
+
     result = report_workbook(input, output, sheet=sheet, mapping=_parse_map(mapping), config=config, lang=lang,
                              dayfirst=dayfirst, in_place=in_place, revenue_sheet=revenue_sheet, profile=profile)
     _print_report(result)
@@ -408,8 +414,34 @@ def _register_command_modules() -> None:
 _register_command_modules()
 
 
-#: Set by a command that finished its work in this process and started no other process.
-_TEARDOWN = {"skip": False}
+#: ``owned``: the process was started for this command (:func:`main`), not a caller that
+#: invokes ``cli`` in its own process (tests, scripts). ``skip``: set by a command that
+#: finished its work in this process and started no other process.
+_TEARDOWN = {"owned": False, "skip": False}
+
+
+#: Allocations of tracked objects between young-generation collections in a one-shot command
+#: (Python's default is 700). Reading a ledger allocates a list per row: at 700 the collector
+#: runs hundreds of times over a 100k-row ledger and finds nothing to free.
+ONE_SHOT_GC_THRESHOLD = 50_000
+
+
+def _one_shot_gc() -> None:
+    """Tune the cyclic garbage collector for a command that reads one workbook and exits.
+
+    Only in a process started for the command (see :func:`main`); called once the
+    command's imports are done: ``gc.freeze`` moves the objects of the
+    imported modules (hundreds of thousands) out of the collector's sight, so a full
+    collection no longer walks them, and young collections run every
+    :data:`ONE_SHOT_GC_THRESHOLD` allocations. Collection still happens, so memory stays
+    bounded; together this takes about 0.07 s off a 100k-row audit.
+    """
+    import gc
+
+    if not _TEARDOWN["owned"]:
+        return
+    gc.freeze()
+    gc.set_threshold(ONE_SHOT_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _skip_teardown() -> None:
@@ -423,6 +455,7 @@ def _skip_teardown() -> None:
 
 def main() -> None:
     """Entry point of the ``xl-expense`` console script."""
+    _TEARDOWN["owned"] = True
     try:
         cli(prog_name="xl-expense")
     except SystemExit as exc:

@@ -57,3 +57,14 @@ def test_unknown_calendar_is_a_settings_error():
 def test_empty_and_all_nat():
     assert nonworking_days(pd.Series(pd.to_datetime([]))).tolist() == []
     assert nonworking_days(pd.Series(pd.to_datetime([None, None]))).tolist() == [False, False]
+
+
+def test_country_calendars_load_with_the_module_not_in_the_middle_of_an_audit() -> None:
+    """holidays loads all its countries on first use (~0.1 s): importing our calendar does it,
+    so the CLI's imports (which overlap the workbook parse) pay for it, not the audit."""
+    import subprocess
+    import sys
+
+    code = "import sys, xl_expense.core.calendar; print('holidays.countries.china' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

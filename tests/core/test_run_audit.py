@@ -176,13 +176,28 @@ def test_the_anomaly_rule_in_a_second_thread_gives_the_same_findings(monkeypatch
     assert list(aside_timings) == list(inline_timings)  # every rule timed, in registry order
 
 
-def test_audit_and_preview_share_groundwork_and_equal_the_separate_calls(demo_workbook) -> None:
+@pytest.mark.parametrize("aside_min_rows", [10**9, 0], ids=["forest inline", "forest in a second thread"])
+def test_audit_and_preview_share_groundwork_and_equal_the_separate_calls(demo_workbook, monkeypatch,
+                                                                         aside_min_rows) -> None:
+    """With the forest aside, the preview is computed while it runs: still the same tables."""
+    import xl_expense.core.audit as audit
     from xl_expense.core.audit import audit_and_preview
     from xl_expense.io.ledger_reader import load_ledger
 
+    monkeypatch.setattr(audit, "ASIDE_MIN_ROWS", aside_min_rows)
     frame = load_ledger(demo_workbook).df
     settings = Settings(as_of=pd.Timestamp("2026-01-31").date(), approval_limit=3000)
     findings, preview = audit_and_preview(frame, settings)
     pd.testing.assert_frame_equal(findings, run_audit(frame, settings))
     pd.testing.assert_frame_equal(preview, threshold_preview(frame, settings))
     assert preview["flagged"].sum() > 0 and len(findings) > 0
+    assert (findings["rule"] == "isolation_forest").any()
+
+
+def test_audit_and_preview_of_an_empty_ledger() -> None:
+    from xl_expense.core.audit import audit_and_preview
+
+    empty = _ledger().iloc[:0]
+    findings, preview = audit_and_preview(empty, SETTINGS)
+    assert findings.empty
+    pd.testing.assert_frame_equal(preview, threshold_preview(empty, SETTINGS))

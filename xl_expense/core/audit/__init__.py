@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, MutableMapping
+from typing import Any, Callable, MutableMapping
 
 import numpy as np
 import pandas as pd
@@ -100,13 +100,15 @@ def audit_and_preview(ledger: pd.DataFrame, settings: Settings) -> tuple[pd.Data
     """:func:`run_audit` and :func:`threshold_preview` over one prepared ledger.
 
     The preview's counters need the same groundwork as the rules (column codes, receipt
-    numbers, split windows): computed once for both, it costs the preview a fraction.
+    numbers, split windows): computed once for both, it costs the preview a fraction. On a
+    big ledger it is computed while the anomaly rule is still running in its own thread.
     """
     df = prepare_ledger(ledger)
+    preview: list[pd.DataFrame] = []
     with shared_work(df):
-        findings = run_audit(df, settings, prepared=True)
-        preview = threshold_preview(df, settings, prepared=True)
-    return findings, preview
+        findings = _run_audit(df, settings, None, while_waiting=lambda: preview.append(
+            threshold_preview(df, settings, prepared=True)))
+    return findings, preview[0]
 
 
 def run_audit(ledger: pd.DataFrame, settings: Settings | None = None,
@@ -130,42 +132,63 @@ def run_audit(ledger: pd.DataFrame, settings: Settings | None = None,
         ledger row's date, person, department, vendor, category, amount, sheet and row; group
         findings (Benford) have no sheet and row.
     """
-    settings = settings or Settings()
+    return _run_audit(ledger if prepared else prepare_ledger(ledger), settings or Settings(), timings)
+
+
+def _run_audit(df: pd.DataFrame, settings: Settings, timings: MutableMapping[str, float] | None,
+               while_waiting: Callable[[], None] | None = None) -> pd.DataFrame:
+    """:func:`run_audit` on a prepared ledger.
+
+    On a big ledger the anomaly model is mostly numpy that releases the GIL: it runs in a
+    second thread while the other rules run here. It reads the ledger only, and (without
+    this thread's shared groundwork) computes the same codes itself. The other rules'
+    findings are put together, and ``while_waiting`` is called, before this thread waits
+    for it: the forest takes longer than all the other rules together.
+    """
     rules = get_rules(settings)
-    df = ledger if prepared else prepare_ledger(ledger)
     if df.empty:
+        if while_waiting is not None:
+            while_waiting()
         return empty_findings()
-    row_parts, group_frames = [], []
+    frames: list[pd.DataFrame] = []
     with shared_work(df), ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl-expense-rule") as pool:
-        # The anomaly model is mostly numpy that releases the GIL: on a big ledger it runs
-        # in a second thread while the other rules run here. It reads the ledger only, and
-        # (without this thread's shared groundwork) computes the same codes itself.
         aside = {rule.id: pool.submit(_timed, rule, df, settings) for rule in rules
                  if rule.id in _ASIDE_RULES and len(df) >= ASIDE_MIN_ROWS}
         occurrence = occurrences(df)
-        for rule in rules:
-            if rule.id in aside:
-                hits, seconds = aside[rule.id].result()
-            else:
-                hits, seconds = _timed(rule, df, settings)
-            if timings is not None:
-                timings[rule.id] = seconds
-            if hits.empty:
-                continue
-            if "group_key" in hits.columns:  # as in run_rule: group hits carry a group_key
-                is_group = hits["group_key"].notna().to_numpy()
-                if is_group.any():
-                    group_frames.append(_group_findings(rule, hits[is_group]))
-                hits = hits[~is_group].drop(columns="group_key")
-            if len(hits):
-                row_parts.append((rule, hits))
-        frames = [_row_findings(row_parts, df, occurrence)] if row_parts else []
-    frames = [f for f in frames + group_frames if len(f)]
+        seconds: dict[str, float] = {}
+        here = [rule for rule in rules if rule.id not in aside]
+        frames += _findings_of(here, [_timed(rule, df, settings) for rule in here], df, occurrence, seconds)
+        if while_waiting is not None:
+            while_waiting()
+        later = [rule for rule in rules if rule.id in aside]
+        frames += _findings_of(later, [aside[rule.id].result() for rule in later], df, occurrence, seconds)
+    if timings is not None:
+        timings.update((rule.id, seconds[rule.id]) for rule in rules)  # in registry order
+    frames = [f for f in frames if len(f)]
     if not frames:
         return empty_findings()
-    # Row findings of all rules first, then group findings: the sort below has no ties (the
-    # finding id is its last key), so this is the order run_rule's frames would sort to.
+    # The sort below has no ties (the finding id is its last key), so the order of the
+    # frames does not matter: this is the order run_rule's frames would sort to.
     return _sorted(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0], df)
+
+
+def _findings_of(rules: list[Rule], results: list[tuple[pd.DataFrame, float]], df: pd.DataFrame,
+                 occurrence: np.ndarray, timings: dict[str, float]) -> list[pd.DataFrame]:
+    """The findings of ``rules`` from their hits and timings (:func:`_timed`): one table of
+    row findings for them all, then their group findings. Each rule's seconds go to ``timings``."""
+    row_parts, group_frames = [], []
+    for rule, (hits, seconds) in zip(rules, results):
+        timings[rule.id] = seconds
+        if hits.empty:
+            continue
+        if "group_key" in hits.columns:  # as in run_rule: group hits carry a group_key
+            is_group = hits["group_key"].notna().to_numpy()
+            if is_group.any():
+                group_frames.append(_group_findings(rule, hits[is_group]))
+            hits = hits[~is_group].drop(columns="group_key")
+        if len(hits):
+            row_parts.append((rule, hits))
+    return ([_row_findings(row_parts, df, occurrence)] if row_parts else []) + group_frames
 
 
 #: Rules run in a second thread on big ledgers (see :func:`run_audit`).
