@@ -180,7 +180,7 @@ def test_the_anomaly_rule_in_a_second_thread_gives_the_same_findings(monkeypatch
 def test_audit_and_preview_share_groundwork_and_equal_the_separate_calls(demo_workbook, monkeypatch,
                                                                          aside_min_rows) -> None:
     """With the forest aside, the preview is computed while it runs: still the same tables."""
-    import xl_expense.core.audit as audit
+    from xl_expense.core import audit
     from xl_expense.core.audit import audit_and_preview
     from xl_expense.io.ledger_reader import load_ledger
 

@@ -285,16 +285,19 @@ class IsolationForest:
             value = np.empty(slot.shape)
             cut = np.empty(slot.shape)
             right = np.empty(slot.shape, dtype=bool)
+            # Every index here is in range by construction (slots of the trees' heaps, rows of
+            # X), so the gathers skip numpy's bounds check: mode="wrap" never has to wrap, and
+            # is about a quarter faster than the default "raise" on int32 indices.
             for _ in range(self.depth):
-                np.take(feature_at, slot, out=at)
+                np.take(feature_at, slot, out=at, mode="wrap")
                 at += rows
-                np.take(values, at, out=value)
-                np.take(threshold_at, slot, out=cut)
+                np.take(values, at, out=value, mode="wrap")
+                np.take(threshold_at, slot, out=cut, mode="wrap")
                 np.greater(value, cut, out=right)
                 slot *= 2
                 slot -= block
                 slot += right
-            total[start:stop] = np.take(leaves, slot - width).sum(axis=0)
+            total[start:stop] = np.take(leaves, slot - width, mode="wrap").sum(axis=0)
 
         starts = range(0, n, _SCORE_BLOCK)
         threads = _scoring_threads(n)
