@@ -7,12 +7,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from xl_expense.core.settings import Settings  # noqa: E402
-from xl_expense.errors import XlExpenseError  # noqa: E402
 
 
 def __getattr__(name: str):
-    """Import the heavier API lazily so ``import xl_expense`` stays fast for UDFs and the CLI."""
+    """Import the API lazily so ``import xl_expense`` stays fast for UDFs and the CLI (the
+    command line starts reading the workbook before anything heavy is imported)."""
+    if name == "Settings":
+        from xl_expense.core.settings import Settings
+
+        return Settings
+    if name == "XlExpenseError":
+        from xl_expense.errors import XlExpenseError
+
+        return XlExpenseError
     if name in ("audit_workbook", "AuditResult"):
         from xl_expense import workflows
 

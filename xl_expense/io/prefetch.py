@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from xl_expense.i18n import all_langs
 
@@ -29,12 +27,18 @@ AUDIT_SHEETS = frozenset(name for key in ("sheet.summary", "sheet.findings", "sh
 _SUFFIXES = (".xlsx", ".xlsm")
 
 
-@dataclass
 class Prefetched:
-    """A workbook opened in the background, with the worksheets parsed so far by name."""
+    """A workbook opened in the background, with the worksheets parsed so far by name.
 
-    book: Any
-    sheets: dict[str, Any] = field(default_factory=dict)
+    A plain class, not a dataclass: importing ``dataclasses`` would delay the start of the
+    parse by several milliseconds (see ``xl_expense.__main__``); nor is ``typing``.
+    """
+
+    __slots__ = ("book", "sheets")
+
+    def __init__(self, book: object, sheets: dict[str, object] | None = None) -> None:
+        self.book = book  # a python_calamine CalamineWorkbook
+        self.sheets: dict[str, object] = {} if sheets is None else sheets  # name → CalamineSheet
 
 
 _lock = threading.Lock()
