@@ -31,8 +31,9 @@ from xl_expense.errors import OutputError, XlExpenseError
 from xl_expense.io.audit_sheets import build_audit_sheets
 from xl_expense.io.budget_book import BudgetBook, read_budget_book
 from xl_expense.io.csv_export import write_findings_csv
-from xl_expense.io.ledger_reader import Ledger, load_ledger, open_workbook
+from xl_expense.io.ledger_reader import Ledger, load_ledger, open_workbook, prescan_sum_formulas
 from xl_expense.io.plain_copy import PACKAGE_SUFFIXES, copy_values_to_xlsx
+from xl_expense.io.prefetch import prefetch_running
 from xl_expense.io.reviewer_notes import our_sheet_names, read_reviewer_notes
 from xl_expense.io.safety import check_package
 from xl_expense.io.settings_io import load_settings, settings_from_rows
@@ -128,6 +129,7 @@ def audit_workbook(
             raise XlExpenseError("file not found", "check the path and the file name")
         out = resolve_output(path, output, in_place)
         check_package(path)
+        sha256 = _while_the_parse_runs(path) if ledger is None else None
         with ExitStack() as stack:
             # One calamine open for settings, ledger, reviewer notes and budget: each open
             # parses the shared strings and styles again.
@@ -142,7 +144,7 @@ def audit_workbook(
             notes = None if path.suffix.lower() == ".csv" else read_reviewer_notes(path, book=book)
             budget = read_budget_book(path, book=book)
             run = audit_ledger(ledger, settings, settings_source, notes=notes, budget=budget, now=now,
-                               input_name=path.name, input_sha256=file_sha256(path))
+                               input_name=path.name, input_sha256=sha256 or file_sha256(path))
         findings, run_record, sheets, summary = run.findings, run.run_record, run.sheets, run.summary
         _write(path, out, sheets, in_place)
         csv_path = None
@@ -323,6 +325,20 @@ def _with_budget_findings(path: Path, ledger: Ledger, findings: pd.DataFrame, se
     merged = pd.concat([findings, extra], ignore_index=True)
     order = merged["severity"].map(_SEVERITY_ORDER)
     return merged.iloc[order.argsort(kind="stable")].reset_index(drop=True)
+
+
+def _while_the_parse_runs(path: Path) -> str | None:
+    """Work on the file that does not need its parsed sheets, done while calamine parses them.
+
+    The command line starts the parse before its imports (see :mod:`xl_expense.io.prefetch`);
+    on a big workbook it is still running when the imports are done, and this thread would
+    only wait. Returns the input's SHA-256 when it was computed here.
+    """
+    if not prefetch_running(path):
+        return None
+    sha256 = file_sha256(path)
+    prescan_sum_formulas(path, busy=lambda: prefetch_running(path))
+    return sha256
 
 
 def _open_once(path: Path) -> Any:

@@ -92,3 +92,72 @@ def test_audit_command_gives_the_same_findings_with_the_prefetch(demo: Path, tmp
     result = runner.invoke(cli, ["audit", str(demo), "-o", str(tmp_path / "b.xlsx"), "--findings-csv", str(without)])
     assert result.exit_code == 0, result.output
     assert with_prefetch.read_bytes() == without.read_bytes()
+
+
+# ------------------------------------------------ formulas scanned while the parse runs
+
+def _ledger_with_a_sum_row(path: Path, total_formula: str = "=SUM(B2:B4)") -> Path:
+    """Three expenses, an unlabelled subtotal whose amount is a SUM (row 5), one more expense.
+
+    (openpyxl writes no cached value: calamine sees the subtotal row only with data below it.)"""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "明细"
+    sheet.append(["日期", "金额", "报销人"])
+    for day, amount in ((3, 120.0), (4, 80.5), (5, 300.0)):
+        sheet.append([f"2026-03-0{day}", amount, "张三"])
+    sheet.append([None, total_formula, None])
+    sheet.append(["2026-03-09", 45.0, "李四"])
+    book.save(path)
+    return path
+
+
+def test_formulas_scanned_while_the_parse_runs_are_what_the_reader_uses(tmp_path: Path) -> None:
+    path = _ledger_with_a_sum_row(tmp_path / "sum.xlsx")
+    plain = load_ledger(path)
+    assert plain.totals_rows == [5]
+    ledger_reader.prescan_sum_formulas(path, busy=lambda: True)
+    scans = ledger_reader._prescanned[ledger_reader.file_key(path)]
+    assert scans == {"xl/worksheets/sheet1.xml": {b"B": {5}}}
+    prescanned = load_ledger(path)
+    assert scans == {}  # taken by the reader, not scanned again
+    assert_same_ledger(prescanned, plain)
+
+
+def test_the_prescan_gives_up_when_the_parse_is_done(tmp_path: Path) -> None:
+    path = _ledger_with_a_sum_row(tmp_path / "sum.xlsx")
+    ledger_reader.prescan_sum_formulas(path, busy=lambda: False)
+    assert ledger_reader._prescanned[ledger_reader.file_key(path)] == {}
+    assert load_ledger(path).totals_rows == [5]  # scanned beside the rows, as before
+
+
+def test_a_prescan_of_a_file_changed_since_is_not_used(tmp_path: Path) -> None:
+    path = _ledger_with_a_sum_row(tmp_path / "sum.xlsx")
+    ledger_reader.prescan_sum_formulas(path, busy=lambda: True)
+    _ledger_with_a_sum_row(path, total_formula="=B2+B3+B4")  # same size class, new content
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert ledger_reader.sum_formula_rows(path, "xl/worksheets/sheet1.xml", 1) == set()
+
+
+def test_the_audit_hashes_and_scans_the_file_while_the_parse_runs(tmp_path: Path, monkeypatch) -> None:
+    """While calamine parses, the audit computes the input's SHA-256 and prescans formulas;
+    the run record and the totals rows are those of an audit that did not."""
+    import hashlib
+
+    from xl_expense import workflows
+
+    path = _ledger_with_a_sum_row(tmp_path / "sum.xlsx")
+    baseline = workflows.audit_workbook(path, tmp_path / "a.xlsx")
+    scanned: list[Path] = []
+    monkeypatch.setattr(workflows, "prefetch_running", lambda p: True)
+    monkeypatch.setattr(workflows, "prescan_sum_formulas",
+                        lambda p, busy: (scanned.append(p), ledger_reader.prescan_sum_formulas(p, busy)))
+    result = workflows.audit_workbook(path, tmp_path / "b.xlsx")
+    assert scanned == [path]
+    assert result.run_record["input_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert result.run_record["input_sha256"] == baseline.run_record["input_sha256"]
+    assert result.ledger.totals_rows == baseline.ledger.totals_rows == [5]
+    assert result.findings.drop(columns="finding_id").equals(baseline.findings.drop(columns="finding_id"))

@@ -50,7 +50,7 @@ from xl_expense.errors import (
     UnreadableWorkbook,
     XlExpenseError,
 )
-from xl_expense.io.prefetch import AUDIT_SHEETS, take_prefetched
+from xl_expense.io.prefetch import AUDIT_SHEETS, file_key, take_prefetched
 from xl_expense.io.report_sheets import report_sheet_names
 from xl_expense.io.safety import check_package
 from xl_expense.schema import (
@@ -889,19 +889,35 @@ def is_vertical_sum(formula: bytes) -> bool:
 def sum_formula_rows(package: Path | None, member: str, amount_col: int) -> set[int]:
     """Excel rows whose amount cell holds a vertical SUM/SUBTOTAL formula.
 
-    Streams the sheet XML in blocks (cut at cell boundaries) and looks only at ``<f>``
-    elements, so a sheet without formulas costs one decompression pass and a byte search.
+    From :func:`prescan_sum_formulas` when the audit scanned the sheet while calamine was
+    still parsing it, else scanned now (:func:`vertical_sum_cells`).
     """
     if package is None:
         return set()
-    letter = column_letter(amount_col).encode()
-    found: set[int] = set()
+    cells = _take_prescanned(package, member)
+    if cells is None:
+        cells = vertical_sum_cells(package, member) or {}
+    return set(cells.get(column_letter(amount_col).encode(), ()))
+
+
+def vertical_sum_cells(package: Path, member: str, busy: Callable[[], bool] | None = None
+                       ) -> dict[bytes, set[int]] | None:
+    """Column letter → Excel rows of the cells holding a vertical SUM/SUBTOTAL formula.
+
+    Streams the sheet XML in blocks (cut at cell boundaries) and looks only at ``<f>``
+    elements, so a sheet without formulas costs one decompression pass and a byte search.
+    With ``busy``, gives up (None) as soon as it returns False between blocks. A package
+    that cannot be read gives {} (the reader reports what is wrong with it).
+    """
+    found: dict[bytes, set[int]] = {}
     shared: dict[bytes, bool] = {}
     needles = (b"<f", b":f")
     try:
         with zipfile.ZipFile(package) as archive, archive.open(member) as stream:
             carry, first = b"", True
             while True:
+                if busy is not None and not busy():
+                    return None
                 block = stream.read(_SCAN_BLOCK)
                 data = carry + block
                 if first and data.find(b"<sheetData") >= 0:
@@ -911,13 +927,46 @@ def sum_formula_rows(package: Path | None, member: str, amount_col: int) -> set[
                 cut = len(data) if not block else max(data.rfind(b"</c>") + 4, 0)
                 # Searched in place (find with an end), not sliced: the blocks are megabytes.
                 if any(data.find(needle, 0, cut) >= 0 for needle in needles):
-                    _scan_formulas(data[:cut], letter, found, shared, needles)
+                    _scan_formulas(data[:cut], found, shared, needles)
                 carry = data[cut:]
                 if not block:
                     break
     except (KeyError, zipfile.BadZipFile, OSError, EOFError):
-        return set()
+        return {}
     return found
+
+
+#: Formula scans made while a prefetch was parsing (:func:`prescan_sum_formulas`): one file's
+#: at a time, by sheet member, each taken once.
+_prescanned: dict[tuple, dict[str, dict[bytes, set[int]]]] = {}
+
+
+def prescan_sum_formulas(path: Path, busy: Callable[[], bool]) -> None:
+    """Scan the worksheets of ``path`` for vertical SUMs while ``busy()``.
+
+    The audit calls this while it waits for calamine's parse of the workbook (see
+    :func:`~xl_expense.io.prefetch.prefetch_running`): the scan decompresses the sheet XML
+    again, and then costs nothing. A sheet not scanned by the time the parse ends is scanned
+    as before, beside the parsing of its rows.
+    """
+    _prescanned.clear()
+    key = file_key(path)
+    if key is None:
+        return
+    scans = _prescanned[key] = {}
+    for name, member in _sheet_parts(path).items():
+        if name in AUDIT_SHEETS:
+            continue
+        cells = vertical_sum_cells(path, member, busy)
+        if cells is None:
+            break
+        scans[member] = cells
+
+
+def _take_prescanned(package: Path, member: str) -> dict[bytes, set[int]] | None:
+    """The prescan of ``member`` of ``package``, if one was made and the file has not changed since."""
+    scans = _prescanned.get(file_key(Path(package)))
+    return scans.pop(member, None) if scans is not None else None
 
 
 def _formula_cells(part: bytes, needles: tuple[bytes, ...] = (b"<f", b":f")) -> Iterator[re.Match]:
@@ -942,7 +991,7 @@ def _formula_cells(part: bytes, needles: tuple[bytes, ...] = (b"<f", b":f")) -> 
             yield match
 
 
-def _scan_formulas(part: bytes, letter: bytes, found: set[int], shared: dict[bytes, bool],
+def _scan_formulas(part: bytes, found: dict[bytes, set[int]], shared: dict[bytes, bool],
                    needles: tuple[bytes, ...] = (b"<f", b":f")) -> None:
     for match in _formula_cells(part, needles):
         ref = _REF_ATTR.search(match.group(1))
@@ -956,5 +1005,5 @@ def _scan_formulas(part: bytes, letter: bytes, found: set[int], shared: dict[byt
                 shared[si.group(1)] = vertical
         else:
             vertical = shared.get(si.group(1), False) if si is not None else False
-        if vertical and ref.group(1) == letter:
-            found.add(int(ref.group(2)))
+        if vertical:
+            found.setdefault(ref.group(1), set()).add(int(ref.group(2)))

@@ -45,7 +45,7 @@ _lock = threading.Lock()
 _pending: dict[tuple, tuple[threading.Thread, list[Prefetched | None]]] = {}
 
 
-def _key(path: Path) -> tuple | None:
+def file_key(path: Path) -> tuple | None:
     """Path, size and modification time: a file changed since the prefetch is read afresh."""
     try:
         stat = path.stat()
@@ -63,7 +63,7 @@ def prefetch_workbook(path: str | os.PathLike) -> bool:
     path = Path(path)
     if path.suffix.lower() not in _SUFFIXES:
         return False
-    key = _key(path)
+    key = file_key(path)
     if key is None:
         return False
     with _lock:
@@ -96,12 +96,21 @@ def _load(path: Path, box: list[Prefetched | None]) -> None:
         box[0] = None
 
 
+def prefetch_running(path: str | os.PathLike) -> bool:
+    """Is a prefetch of ``path`` still parsing? The caller may use the wait for other work
+    on the file (``audit_workbook`` hashes it and scans its formulas meanwhile)."""
+    key = file_key(Path(path))
+    with _lock:
+        entry = _pending.get(key) if key is not None else None
+    return entry is not None and entry[0].is_alive()
+
+
 def take_prefetched(path: str | os.PathLike) -> Prefetched | None:
     """The prefetched workbook for ``path`` (waiting for the thread), or None.
 
     A prefetch is taken once; a file changed since it started is not taken.
     """
-    key = _key(Path(path))
+    key = file_key(Path(path))
     with _lock:
         entry = _pending.pop(key, None) if key is not None else None
     if entry is None:
