@@ -9,6 +9,7 @@ imported here explicitly, which fixes the registry (and report) order.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, MutableMapping
@@ -140,8 +141,7 @@ def _run_audit(df: pd.DataFrame, settings: Settings, timings: MutableMapping[str
     """:func:`run_audit` on a prepared ledger.
 
     On a big ledger the anomaly model is mostly numpy that releases the GIL: it runs in a
-    second thread while the other rules run here. It reads the ledger only, and (without
-    this thread's shared groundwork) computes the same codes itself. The other rules'
+    second thread while the other rules run here, reading the ledger only. The other rules'
     findings are put together, and ``while_waiting`` is called, before this thread waits
     for it: the forest takes longer than all the other rules together.
     """
@@ -152,8 +152,11 @@ def _run_audit(df: pd.DataFrame, settings: Settings, timings: MutableMapping[str
         return empty_findings()
     frames: list[pd.DataFrame] = []
     with shared_work(df), ThreadPoolExecutor(max_workers=1, thread_name_prefix="xl-expense-rule") as pool:
-        aside = {rule.id: pool.submit(_timed, rule, df, settings) for rule in rules
-                 if rule.id in _ASIDE_RULES and len(df) >= ASIDE_MIN_ROWS}
+        # The thread runs in a copy of this context, so it shares the groundwork (column
+        # codes) with the rules here: both read the same ledger, and every entry is a pure
+        # function of it, so whichever thread computes one first saves the other the work.
+        aside = {rule.id: pool.submit(contextvars.copy_context().run, _timed, rule, df, settings)
+                 for rule in rules if rule.id in _ASIDE_RULES and len(df) >= ASIDE_MIN_ROWS}
         occurrence = occurrences(df)
         seconds: dict[str, float] = {}
         here = [rule for rule in rules if rule.id not in aside]
