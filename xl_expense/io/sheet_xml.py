@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import heapq
 import itertools
 import math
 import re
@@ -436,42 +437,38 @@ def _sheet_data(blocks: list[Block], ctx: SheetContext) -> Iterator[str]:
         for b in sorted(blocks, key=lambda x: x.row):
             yield from _block_chunks(b, ctx)
     else:
-        yield _merged_rows(blocks, ctx)
+        yield from _merged_rows(blocks, ctx)
     yield "</sheetData>"
 
 
-def _merged_rows(blocks: list[Block], ctx: SheetContext) -> str:
+def _merged_rows(blocks: list[Block], ctx: SheetContext) -> Iterator[str]:
     """``<row>`` elements of blocks that share rows (side by side), in row order.
 
-    Only the rows two blocks share are merged cell by cell (left block first); the others
-    (on the findings sheet, all but the few next to the run record) are written as whole
-    rows, a block's run at a time.
+    Each block is rendered a chunk of :data:`CHUNK_ROWS` rows at a time and the blocks' rows
+    are merged by row number (a shared row gets its cells left block first), so a findings
+    sheet of half a million rows is never held as one string. Yielded per chunk of rows.
     """
-    rendered = [(b, _render_rows(b, ctx)) for b in blocks]
-    spans = [(b.row, b.row + len(rows) - 1) for b, rows in rendered if rows]
-    shared: set[int] = set()
-    for (a0, a1), (b0, b1) in itertools.combinations(spans, 2):
-        if max(a0, b0) <= min(a1, b1):
-            shared.update(range(max(a0, b0), min(a1, b1) + 1))
-    pieces: list[tuple[int, str]] = []
-    merged: dict[int, list[tuple[int, str]]] = {}
-    for b, rows in rendered:
-        numbers = range(b.row, b.row + len(rows))
-        if shared.isdisjoint(numbers):
-            pieces.extend(zip(numbers, map('<row r="{0}">{1}</row>'.format, numbers, rows)))
-            continue
-        for number, cells in zip(numbers, rows):
-            if number in shared:
-                merged.setdefault(number, []).append((b.col, cells))
-            else:
-                pieces.append((number, f'<row r="{number}">{cells}</row>'))
-    pieces.extend((number, f'<row r="{number}">' + "".join(c for _, c in sorted(cells)) + "</row>")
-                  for number, cells in merged.items())
-    pieces.sort(key=_first)
-    return "".join(piece for _, piece in pieces)
+    merged = heapq.merge(*(_numbered_rows(b, ctx) for b in blocks))  # by row, then column
+    out: list[str] = []
+    for number, cells in itertools.groupby(merged, key=_first):
+        out.append(f'<row r="{number}">' + "".join(c for _, _, c in cells) + "</row>")
+        if len(out) >= CHUNK_ROWS:
+            yield "".join(out)
+            out = []
+    if out:
+        yield "".join(out)
 
 
-def _first(item: tuple[int, str]) -> int:
+def _numbered_rows(block: Block, ctx: SheetContext) -> Iterator[tuple[int, int, str]]:
+    """(row number, column, cell markup) of each row of ``block``, rendered a chunk at a time."""
+    n = _block_height(block)
+    for start in range(0, n, CHUNK_ROWS):
+        part = _block_slice(block, start, min(n, start + CHUNK_ROWS))
+        rows = _render_rows(part, ctx)
+        yield from zip(range(part.row, part.row + len(rows)), itertools.repeat(block.col), rows)
+
+
+def _first(item: tuple) -> int:
     return item[0]
 
 
