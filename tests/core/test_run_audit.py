@@ -158,10 +158,18 @@ def test_preview_skips_disabled_rules():
     assert "round_amount" not in set(preview["rule"])
 
 
-def test_the_anomaly_rule_in_a_second_thread_gives_the_same_findings(monkeypatch, demo_workbook) -> None:
-    """Big ledgers run isolation_forest beside the other rules; the findings must not change."""
+@pytest.mark.parametrize("parallel_scoring", [False, True], ids=["forest scored alone", "blocks shared"])
+def test_the_anomaly_rule_in_a_second_thread_gives_the_same_findings(monkeypatch, demo_workbook,
+                                                                     parallel_scoring) -> None:
+    """Big ledgers run isolation_forest beside the other rules (and this thread scores blocks
+    of it once its own rules are done); the findings must not change."""
     import xl_expense.core.audit as audit
+    from xl_expense.core.audit import anomaly
     from xl_expense.io.ledger_reader import load_ledger
+
+    if parallel_scoring:
+        monkeypatch.setattr(anomaly, "PARALLEL_MIN_ROWS", 0)
+        monkeypatch.setattr(anomaly, "_SCORE_BLOCK", 64)
 
     frame = load_ledger(demo_workbook).df
     settings = Settings(as_of=pd.Timestamp("2026-01-31").date())

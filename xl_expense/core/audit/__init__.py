@@ -21,6 +21,7 @@ from xl_expense import schema
 from xl_expense.core.audit import rules_duplicates, rules_amounts, rules_dates, rules_fields  # noqa: F401
 from xl_expense.core.audit import benford as _benford_rules, anomaly as _anomaly_rules  # noqa: F401
 from xl_expense.core.audit.benford import BenfordResult, benford_analysis
+from xl_expense.core.audit.helping import HelpDesk, offering_help
 from xl_expense.core.audit.ids import finding_ids, group_finding_id, ledger_content_texts, occurrences, row_finding_ids
 from xl_expense.core.audit.preview import threshold_preview
 from xl_expense.core.audit.registry import RULES, Rule, get_rules, prepare_ledger, shared_work
@@ -142,8 +143,9 @@ def _run_audit(df: pd.DataFrame, settings: Settings, timings: MutableMapping[str
 
     On a big ledger the anomaly model is mostly numpy that releases the GIL: it runs in a
     second thread while the other rules run here, reading the ledger only. The other rules'
-    findings are put together, and ``while_waiting`` is called, before this thread waits
-    for it: the forest takes longer than all the other rules together.
+    findings are put together, and ``while_waiting`` is called, before this thread turns to
+    it: the forest takes longer than all the other rules together, and this thread then
+    scores blocks of it too (see :mod:`.helping`).
     """
     rules = get_rules(settings)
     if df.empty:
@@ -155,7 +157,8 @@ def _run_audit(df: pd.DataFrame, settings: Settings, timings: MutableMapping[str
         # The thread runs in a copy of this context, so it shares the groundwork (column
         # codes) with the rules here: both read the same ledger, and every entry is a pure
         # function of it, so whichever thread computes one first saves the other the work.
-        aside = {rule.id: pool.submit(contextvars.copy_context().run, _timed, rule, df, settings)
+        desk = HelpDesk()
+        aside = {rule.id: pool.submit(offering_help(contextvars.copy_context(), desk).run, _timed, rule, df, settings)
                  for rule in rules if rule.id in _ASIDE_RULES and len(df) >= ASIDE_MIN_ROWS}
         occurrence = occurrences(df)
         seconds: dict[str, float] = {}
@@ -164,6 +167,8 @@ def _run_audit(df: pd.DataFrame, settings: Settings, timings: MutableMapping[str
         if while_waiting is not None:
             while_waiting()
         later = [rule for rule in rules if rule.id in aside]
+        for rule in later:
+            desk.help_until(aside[rule.id])  # take part in its work instead of only waiting
         frames += _findings_of(later, [aside[rule.id].result() for rule in later], df, occurrence, seconds)
     if timings is not None:
         timings.update((rule.id, seconds[rule.id]) for rule in rules)  # in registry order

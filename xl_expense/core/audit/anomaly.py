@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from xl_expense.core.audit.helping import SharedBlocks, offer_help
 from xl_expense.core.audit.registry import (
     flags,
     key_codes,
@@ -301,14 +302,23 @@ class IsolationForest:
 
         starts = range(0, n, _SCORE_BLOCK)
         threads = _scoring_threads(n)
+        # numpy releases the GIL in take/greater/add on these arrays, so blocks of rows
+        # score in parallel; each row's sum over the trees is the same, bit for bit,
+        # whichever thread scores its block.
+        blocks = SharedBlocks(starts, score_rows)
         if threads == 1:
-            for start in starts:
-                score_rows(start)
+            blocks.take_part()
+        elif offer_help(blocks.take_part):
+            # Running aside: the audit's thread takes blocks too once its own rules are
+            # done (see xl_expense.core.audit.helping); until then this thread scores alone.
+            blocks.take_part()
         else:
-            # numpy releases the GIL in take/greater/add on these arrays, so blocks of rows
-            # score in parallel; each row's sum over the trees is the same, bit for bit.
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xle-forest") as pool:
-                list(pool.map(score_rows, starts))
+            with ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="xle-forest") as pool:
+                helpers = [pool.submit(blocks.take_part) for _ in range(threads - 1)]
+                blocks.take_part()
+                for helper in helpers:
+                    helper.result()
+        blocks.wait()
         return total
 
     def scores(self, X: np.ndarray, trees: slice = slice(None)) -> np.ndarray:
