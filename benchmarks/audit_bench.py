@@ -16,7 +16,7 @@ Both sides run with compiled bytecode, as installed packages do: pip compiled op
 when it installed it, and the script compiles xl_expense's first (an editable install only
 gets it on its first run, and never where PYTHONDONTWRITEBYTECODE is set, as on this CI
 machine; compiling its ~60 modules would then add ~0.25 s to every run).
-``--no-compile`` measures without it.
+``--without-bytecode`` removes it and measures every run compiling the modules again.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import compileall
 import importlib.util
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,11 +51,23 @@ def timed(cmd: list[str]) -> tuple[float, float, float]:
     return seconds, usage.ru_maxrss / 1024 / 1024, usage.ru_utime + usage.ru_stime
 
 
+def _package_folders() -> list[str]:
+    spec = importlib.util.find_spec("xl_expense")
+    return list(spec.submodule_search_locations or [])
+
+
 def compile_package() -> None:
     """Write xl_expense's bytecode (``__pycache__``), as pip does for an installed package."""
-    spec = importlib.util.find_spec("xl_expense")
-    for folder in spec.submodule_search_locations or []:
+    for folder in _package_folders():
         compileall.compile_dir(folder, quiet=1)
+
+
+def remove_bytecode() -> None:
+    """Remove xl_expense's bytecode; the children then compile the modules on every run."""
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    for folder in _package_folders():
+        for cache in Path(folder).rglob("__pycache__"):
+            shutil.rmtree(cache)
 
 
 def main() -> None:
@@ -63,10 +76,12 @@ def main() -> None:
     parser.add_argument("--skip-openpyxl-above", type=int, default=2_000_000,
                         help="skip the (slow) openpyxl round-trip for ledgers larger than this")
     parser.add_argument("--repeat", type=int, default=1, help="audit/round-trip pairs per size (median reported)")
-    parser.add_argument("--no-compile", action="store_true",
-                        help="do not compile xl_expense's bytecode first (see above)")
+    parser.add_argument("--without-bytecode", action="store_true",
+                        help="remove xl_expense's bytecode instead of compiling it (see above)")
     args = parser.parse_args()
-    if not args.no_compile:
+    if args.without_bytecode:
+        remove_bytecode()
+    else:
         compile_package()
     xl_expense = [sys.executable, "-m", "xl_expense"]
     with tempfile.TemporaryDirectory(prefix="xle-bench-") as tmp:
