@@ -69,3 +69,11 @@ def test_the_prefetch_starts_before_the_command_line_is_imported(demo_workbook: 
     # The early call: the input, before the command line, click and pandas are imported.
     assert first == "prefetch True False False False"
     assert out.is_file()
+
+
+def test_the_audit_does_not_import_the_report_writer() -> None:
+    """The audit's imports run beside the workbook parse; the report writer (the biggest
+    module) is not among them, only the names of its sheets, which the reader skips."""
+    code = "import sys, xl_expense.workflows; print('xl_expense.io.report_sheets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

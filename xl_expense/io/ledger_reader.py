@@ -51,7 +51,7 @@ from xl_expense.errors import (
     XlExpenseError,
 )
 from xl_expense.io.prefetch import AUDIT_SHEETS, file_key, take_prefetched
-from xl_expense.io.report_sheets import report_sheet_names
+from xl_expense.io.report_names import report_sheet_names
 from xl_expense.io.safety import check_package
 from xl_expense.schema import (
     ALL_COLUMNS,

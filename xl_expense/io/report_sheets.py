@@ -25,6 +25,12 @@ import numpy as np
 import pandas as pd
 
 from xl_expense.errors import UnreadableWorkbook
+from xl_expense.io.report_names import (  # noqa: F401
+    SHEET_KEYS,
+    SHEET_NAMES,
+    report_sheet_names,
+    sheet_name,
+)
 from xl_expense.io.sheet_model import (
     Block,
     ChartSeries,
@@ -39,28 +45,11 @@ from xl_expense.schema import normalize_header
 
 # --------------------------------------------------------------------------- names and labels
 
-SHEET_KEYS = ("dashboard", "customers", "scorecards", "benchmark", "proposals", "evaluation")
-SHEET_NAMES = {
-    "zh": {"dashboard": "看板", "customers": "客户", "scorecards": "绩效", "benchmark": "对标",
-           "proposals": "优化建议", "evaluation": "评估"},
-    "en": {"dashboard": "Dashboard", "customers": "Customers", "scorecards": "Scorecards", "benchmark": "Benchmark",
-           "proposals": "Proposals", "evaluation": "Evaluation"},
-}
 #: The Table on 评估/Evaluation that keeps every run's findings; read back by the next run.
 HISTORY_TABLE = "XE_EvalHistory"
 HISTORY_COLUMNS = ("run", "finding_id", "rule", "severity", "department", "person", "amount", "sheet", "row",
                    "status")
 REVENUE_SHEETS = ("收入", "维护费收入", "Revenue", "Income")
-
-
-def sheet_name(key: str, lang: str) -> str:
-    """The name of report sheet ``key`` in ``lang``."""
-    return SHEET_NAMES.get(lang, SHEET_NAMES["en"])[key]
-
-
-def report_sheet_names() -> set[str]:
-    """Every sheet name the report writes, in both languages (replaced on a re-run)."""
-    return {name for names in SHEET_NAMES.values() for name in names.values()}
 
 
 #: Column labels by language. One dictionary for every sheet: a ratio is called the same
