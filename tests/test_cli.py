@@ -226,6 +226,6 @@ def test_one_shot_commands_tune_the_collector_only_in_their_own_process(ledger: 
     assert result.exit_code == 0, result.output
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
     tuned = subprocess.run(
-        [sys.executable, "-c", "from xl_expense import cli; cli._TEARDOWN['owned'] = True; cli._one_shot_gc(); "
+        [sys.executable, "-c", "from xl_expense import cli; cli._PROCESS['owned'] = True; cli._one_shot_gc(); "
          + _GC_STATE], capture_output=True, text=True, check=True)
     assert tuned.stdout.split() == [str(cli_module.ONE_SHOT_GC_THRESHOLD), "True"]

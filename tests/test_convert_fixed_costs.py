@@ -138,8 +138,8 @@ def test_convert_carries_the_settings_sheet_from_the_shared_book(big, tmp_path):
 
 def test_classify_opens_its_input_once_for_settings_rules_and_ledger(big, tmp_path, monkeypatch):
     opened, books = [], []
-    real_open = classify_workflow.open_workbook
-    monkeypatch.setattr(classify_workflow, "open_workbook", lambda path: opened.append(path) or real_open(path))
+    real_open = ledger_reader.open_workbook  # what shared_workbook opens with
+    monkeypatch.setattr(ledger_reader, "open_workbook", lambda path: opened.append(path) or real_open(path))
     real_rows = classify_config.named_sheets_rows
     monkeypatch.setattr(classify_config, "named_sheets_rows",
                         lambda path, wanted, book=None: books.append(book) or real_rows(path, wanted, book))

@@ -8,7 +8,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-
 def __getattr__(name: str):
     """Import the API lazily so ``import xl_expense`` stays fast for UDFs and the CLI (the
     command line starts reading the workbook before anything heavy is imported)."""

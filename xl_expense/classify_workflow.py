@@ -37,12 +37,7 @@ from xl_expense.io.classification_io import (
 from xl_expense.io.classification_sheets import SHEET_NAMES, build_classification_sheet
 from xl_expense.io.classify_config import ClassifyConfig, read_classify_config
 from xl_expense.io.csv_export import neutralize_formulas, write_csv
-from xl_expense.io.ledger_reader import (
-    Ledger,
-    close_workbook,
-    load_ledger,
-    open_workbook,
-)
+from xl_expense.io.ledger_reader import Ledger, load_ledger, shared_workbook
 from xl_expense.io.model_store import (
     ModelFileError,
     ModelStale,
@@ -118,15 +113,13 @@ def classify_workbook(
                                  "give a probability such as 0.6")
         out = resolve_output(path, output, in_place, tag="classified")
         check_package(path)
-        book = _open_once(path)
-        try:
+        # One open for the settings, the categories and rules, and the ledger: each open
+        # parses the shared strings again.
+        with shared_workbook(path) as book:
             settings, settings_source = load_settings(path, config, {"lang": lang}, book=book)
             cfg = read_classify_config(path, Path(config) if config else None, book=book)
             if ledger is None:
                 ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst, book=book)
-        finally:
-            if book is not None:
-                close_workbook(book)
         with tempfile.TemporaryDirectory(prefix=".xl-expense-", dir=out.parent) as work:
             base = _package_of(path, Path(work))
             grid, prior = read_ledger_grid(base, ledger)
@@ -177,16 +170,6 @@ def classified_ledger(result: ClassifyResult) -> Ledger | None:
     df = ledger.df.copy(deep=False)  # copy-on-write: the new column leaves ledger.df as it is
     df["category"] = pd.Series(category, index=df.index, dtype=ledger.df["category"].dtype)
     return dataclasses.replace(ledger, df=df, path=str(result.output))
-
-
-def _open_once(path: Path):
-    """``path`` opened once for the settings, the categories and rules, and the ledger (each
-    open parses the shared strings again); None for a CSV, or when it does not open: then
-    each reader opens it itself and reports the problem as it always has."""
-    try:
-        return open_workbook(path)
-    except XlExpenseError:
-        return None
 
 
 def _package_of(path: Path, work: Path) -> Path:

@@ -415,9 +415,9 @@ _register_command_modules()
 
 
 #: ``owned``: the process was started for this command (:func:`main`), not a caller that
-#: invokes ``cli`` in its own process (tests, scripts). ``skip``: set by a command that
+#: invokes ``cli`` in its own process (tests, scripts). ``skip_teardown``: set by a command that
 #: finished its work in this process and started no other process.
-_TEARDOWN = {"owned": False, "skip": False}
+_PROCESS = {"owned": False, "skip_teardown": False}
 
 
 #: Allocations of tracked objects between young-generation collections in a one-shot command
@@ -438,7 +438,7 @@ def _one_shot_gc() -> None:
     """
     import gc
 
-    if not _TEARDOWN["owned"]:
+    if not _PROCESS["owned"]:
         return
     gc.freeze()
     gc.set_threshold(ONE_SHOT_GC_THRESHOLD, *gc.get_threshold()[1:])
@@ -450,16 +450,16 @@ def _skip_teardown() -> None:
     Freeing a 100k-row ledger object by object at exit takes a fifth of a second after
     the output is already written and closed; a one-shot command does not need it.
     """
-    _TEARDOWN["skip"] = True
+    _PROCESS["skip_teardown"] = True
 
 
 def main() -> None:
     """Entry point of the ``xl-expense`` console script."""
-    _TEARDOWN["owned"] = True
+    _PROCESS["owned"] = True
     try:
         cli(prog_name="xl-expense")
     except SystemExit as exc:
-        if not _TEARDOWN["skip"] or not isinstance(exc.code, (int, type(None))):
+        if not _PROCESS["skip_teardown"] or not isinstance(exc.code, (int, type(None))):
             raise
         sys.stdout.flush()
         sys.stderr.flush()

@@ -13,7 +13,6 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,7 +30,7 @@ from xl_expense.errors import OutputError, XlExpenseError
 from xl_expense.io.audit_sheets import build_audit_sheets
 from xl_expense.io.budget_book import BudgetBook, read_budget_book
 from xl_expense.io.csv_export import write_findings_csv
-from xl_expense.io.ledger_reader import Ledger, load_ledger, open_workbook, prescan_sum_formulas
+from xl_expense.io.ledger_reader import Ledger, load_ledger, prescan_sum_formulas, shared_workbook
 from xl_expense.io.plain_copy import PACKAGE_SUFFIXES, copy_values_to_xlsx
 from xl_expense.io.prefetch import prefetch_running
 from xl_expense.io.reviewer_notes import our_sheet_names, read_reviewer_notes
@@ -130,12 +129,9 @@ def audit_workbook(
         out = resolve_output(path, output, in_place)
         check_package(path)
         sha256 = _while_the_parse_runs(path) if ledger is None else None
-        with ExitStack() as stack:
-            # One calamine open for settings, ledger, reviewer notes and budget: each open
-            # parses the shared strings and styles again.
-            book = _open_once(path)
-            if book is not None:
-                stack.callback(book.close)
+        # One calamine open for settings, ledger, reviewer notes and budget: each open
+        # parses the shared strings and styles again.
+        with shared_workbook(path) as book:
             settings, settings_source = load_settings(path, config, {"lang": lang}, book=book)
             if ledger is None:
                 ledger = load_ledger(path, sheet=sheet, mapping=dict(mapping or {}), dayfirst=dayfirst,
@@ -339,15 +335,6 @@ def _while_the_parse_runs(path: Path) -> str | None:
     sha256 = file_sha256(path)
     prescan_sum_formulas(path, busy=lambda: prefetch_running(path))
     return sha256
-
-
-def _open_once(path: Path) -> Any:
-    """The workbook opened for all of the audit's readers, or None (CSV, or unreadable: then
-    the ledger reader opens it itself and says what is wrong, as it always has)."""
-    try:
-        return open_workbook(path)
-    except XlExpenseError:
-        return None
 
 
 def _write(path: Path, out: Path, sheets: list, in_place: bool) -> None:

@@ -18,6 +18,7 @@ the ones Excel shows (1-based, counting title rows above the table).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import itertools
@@ -254,6 +255,24 @@ def close_workbook(book: calamine.CalamineWorkbook) -> None:
     if entry is not None and entry[0] is book:
         del _parsed_sheets[id(book)]
     book.close()
+
+
+@contextlib.contextmanager
+def shared_workbook(path: str | Path) -> Iterator[calamine.CalamineWorkbook | None]:
+    """:func:`open_workbook` for a workflow's readers, closed with :func:`close_workbook`.
+
+    None for a CSV, or when the workbook does not open: each reader then opens it itself
+    and reports the problem as it always has.
+    """
+    try:
+        book = open_workbook(path)
+    except XlExpenseError:
+        book = None
+    try:
+        yield book
+    finally:
+        if book is not None:
+            close_workbook(book)
 
 
 def _open_workbook(path: Path) -> calamine.CalamineWorkbook:

@@ -407,13 +407,19 @@ def _render_rows(block: Block, ctx: SheetContext) -> list[str]:
     return list(map("".join(template).format, map(str, range(block.row, block.row + n)), *slots))
 
 
-def _block_chunks(block: Block, ctx: SheetContext) -> Iterator[str]:
-    """``<row>`` elements of a block, joined per chunk of :data:`CHUNK_ROWS` rows."""
+def _rendered_chunks(block: Block, ctx: SheetContext) -> Iterator[tuple[int, list[str]]]:
+    """(first row number, cell markup of each row) of a block, a chunk of :data:`CHUNK_ROWS`
+    rows at a time (a million-row block is never rendered whole)."""
     n = _block_height(block)
     for start in range(0, n, CHUNK_ROWS):
         part = _block_slice(block, start, min(n, start + CHUNK_ROWS))
-        rows = _render_rows(part, ctx)
-        numbers = map(str, range(part.row, part.row + len(rows)))
+        yield part.row, _render_rows(part, ctx)
+
+
+def _block_chunks(block: Block, ctx: SheetContext) -> Iterator[str]:
+    """``<row>`` elements of a block, joined per chunk of :data:`CHUNK_ROWS` rows."""
+    for first, rows in _rendered_chunks(block, ctx):
+        numbers = map(str, range(first, first + len(rows)))
         yield "".join(map('<row r="{0}">{1}</row>'.format, numbers, rows))
 
 
@@ -461,11 +467,8 @@ def _merged_rows(blocks: list[Block], ctx: SheetContext) -> Iterator[str]:
 
 def _numbered_rows(block: Block, ctx: SheetContext) -> Iterator[tuple[int, int, str]]:
     """(row number, column, cell markup) of each row of ``block``, rendered a chunk at a time."""
-    n = _block_height(block)
-    for start in range(0, n, CHUNK_ROWS):
-        part = _block_slice(block, start, min(n, start + CHUNK_ROWS))
-        rows = _render_rows(part, ctx)
-        yield from zip(range(part.row, part.row + len(rows)), itertools.repeat(block.col), rows)
+    for first, rows in _rendered_chunks(block, ctx):
+        yield from zip(range(first, first + len(rows)), itertools.repeat(block.col), rows)
 
 
 def _first(item: tuple) -> int:

@@ -306,11 +306,9 @@ class IsolationForest:
         # score in parallel; each row's sum over the trees is the same, bit for bit,
         # whichever thread scores its block.
         blocks = SharedBlocks(starts, score_rows)
-        if threads == 1:
-            blocks.take_part()
-        elif offer_help(blocks.take_part):
-            # Running aside: the audit's thread takes blocks too once its own rules are
-            # done (see xl_expense.core.audit.helping); until then this thread scores alone.
+        if threads == 1 or offer_help(blocks.take_part):
+            # Alone, or running aside: then the audit's thread takes blocks too once its own
+            # rules are done (see xl_expense.core.audit.helping); until then this one scores.
             blocks.take_part()
         else:
             with ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="xle-forest") as pool:
