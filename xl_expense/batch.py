@@ -483,7 +483,9 @@ def run_local(tasks: Sequence[FileTask], jobs: int, report: Report, func: Callab
                         task = queue.popleft()
                         in_flight[pool.submit(func, task)] = task
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
+                    # Several may end together: report them in the order they were queued,
+                    # not in the set's arbitrary order.
+                    for future in [f for f in in_flight if f in done]:
                         task = in_flight.pop(future)
                         try:
                             report(future.result())
